@@ -1,0 +1,78 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "billing-checkout",
+    products: [
+        .executable(name: "billing-checkout", targets: ["billing-checkout"]),
+        .executable(name: "stripe-stand-in", targets: ["stripe-stand-in"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-configuration", exact: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", exact: "5.8.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFastCGI",
+            pkgConfig: "fcgi",
+            providers: [.apt(["libfcgi-dev"])]
+        ),
+        .target(
+            name: "FastCGI",
+            dependencies: [
+                "CFastCGI",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Billing",
+            dependencies: [
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "billing-checkout",
+            dependencies: [
+                "FastCGI",
+                "Billing",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "stripe-stand-in",
+            dependencies: [
+                .product(name: "FlyingFox", package: "FlyingFox")
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BillingTests",
+            dependencies: ["Billing"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FastCGITests",
+            dependencies: ["FastCGI"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["billing-checkout", "stripe-stand-in"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,241 @@
+import Configuration
+import Foundation
+import Logging
+import SystemPackage
+
+/// Settings could not be loaded; `problems` has one line per missing or invalid setting.
+public struct SettingsError: Error, CustomStringConvertible {
+    /// One human-readable line per problem, naming the setting and its environment variable.
+    public var problems: [String]
+    /// The problems, one per line.
+    public var description: String { problems.joined(separator: "\n") }
+}
+
+/// Reads `Settings` with swift-configuration: environment over `.env` over the JSON file over defaults.
+public enum SettingsLoader {
+    /// Variables a client can set in CGI mode (`HTTP_*` from request headers) are never settings.
+    static func trustedEnvironment(_ environment: [String: String]) -> [String: String] {
+        environment.filter { !$0.key.hasPrefix("HTTP_") }
+    }
+
+    /// Loads and validates the settings from `environment` and the files it points at.
+    ///
+    /// `BILLING_CONFIG` names an optional JSON file; `BILLING_ENV_FILE` an optional `.env` file
+    /// (default: `.env` in the working directory, when present).
+    public static func load(environment: [String: String]) async throws -> Settings {
+        let trusted = trustedEnvironment(environment)
+        let secretNames: Set<String> = ["STRIPE_SECRET_KEY", "JWT_SECRET"]
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: trusted, secretsSpecifier: .specific(secretNames))
+        ]
+        var problems: [String] = []
+        let envFile = trusted["BILLING_ENV_FILE"] ?? ".env"
+        if trusted["BILLING_ENV_FILE"] != nil || FileManager.default.fileExists(atPath: envFile) {
+            do {
+                providers.append(
+                    try await EnvironmentVariablesProvider(
+                        environmentFilePath: FilePath(envFile), secretsSpecifier: .specific(secretNames)))
+            } catch {
+                problems.append("BILLING_ENV_FILE: cannot read \(envFile)")
+            }
+        }
+        if let configPath = trusted["BILLING_CONFIG"], !configPath.isEmpty {
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(configPath)))
+            } catch {
+                problems.append("BILLING_CONFIG: cannot read \(configPath) as a JSON object (\(type(of: error)))")
+            }
+        }
+        var reader = SettingsReader(config: ConfigReader(providers: providers))
+        let settings = reader.settings()
+        problems += reader.problems
+        guard problems.isEmpty, let settings else { throw SettingsError(problems: problems) }
+        return settings
+    }
+}
+
+/// Reads each setting once, collecting every problem instead of stopping at the first.
+struct SettingsReader {
+    let config: ConfigReader
+    var problems: [String] = []
+
+    init(config: ConfigReader) {
+        self.config = config
+    }
+
+    mutating func settings() -> Settings? {
+        let secretKey = secret("stripe.secretKey", variable: "STRIPE_SECRET_KEY")
+        if secretKey == nil {
+            problems.append("stripe.secretKey (STRIPE_SECRET_KEY or STRIPE_SECRET_KEY_FILE) is required")
+        } else if let key = secretKey?.value, !(key.hasPrefix("sk_") || key.hasPrefix("rk_")) {
+            problems.append("stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)")
+        }
+        let apiBase = string("stripe.apiBase") ?? "https://api.stripe.com"
+        if (try? Origin(url: apiBase)) == nil {
+            problems.append("stripe.apiBase (STRIPE_API_BASE) must be an http(s) URL, got \(apiBase)")
+        }
+        let planReader = config
+        let stripe = StripeSettings(
+            secretKey: secretKey ?? Secret(""),
+            defaultPriceID: string("stripe.priceId"),
+            planPrices: PlanPrices { plan in
+                planReader.string(forKey: ConfigKey(["stripe", "prices", plan]))?.nonEmpty
+            },
+            apiBase: apiBase.trimmingTrailingSlashes(),
+            apiVersion: string("stripe.apiVersion") ?? StripeSettings.pinnedAPIVersion,
+            maxNetworkRetries: int("stripe.maxNetworkRetries", default: 2, range: 0...10),
+            timeoutSeconds: Double(int("stripe.timeoutSeconds", default: 20, range: 1...300)),
+            allowPromotionCodes: bool("stripe.allowPromotionCodes"),
+            automaticTax: bool("stripe.automaticTax") ?? false,
+            trialPeriodDays: intIfSet("stripe.trialPeriodDays", range: 1...730)
+        )
+        let jwt = jwtSettings()
+        let frontendURL = string("frontendUrl")
+        var allowed = Set<Origin>()
+        if let frontendURL {
+            do throws(Origin.ParseError) {
+                allowed.insert(try Origin(url: frontendURL))
+            } catch {
+                problems.append("frontendUrl (FRONTEND_URL): \(error), got \(frontendURL)")
+            }
+        } else {
+            problems.append("frontendUrl (FRONTEND_URL) is required: the default redirect URLs are built from it")
+        }
+        if let listed = list("allowedRedirectOrigins") {
+            allowed = []
+            for entry in listed {
+                do throws(Origin.ParseError) {
+                    allowed.insert(try Origin(url: entry))
+                } catch {
+                    problems.append("allowedRedirectOrigins (ALLOWED_REDIRECT_ORIGINS): \(error), got \(entry)")
+                }
+            }
+        }
+        let cors = Set((list("corsOrigins") ?? []).map { $0.trimmingTrailingSlashes() })
+        let routePath = string("routePath") ?? "/api/v1/billing/checkout"
+        if !routePath.hasPrefix("/") {
+            problems.append("routePath (ROUTE_PATH) must start with /, got \(routePath)")
+        }
+        let levelName = string("logLevel") ?? "info"
+        let level = Logger.Level(rawValue: levelName.lowercased())
+        if level == nil {
+            problems.append("logLevel (LOG_LEVEL) must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let settings = Settings(
+            stripe: stripe,
+            jwt: jwt,
+            frontendURL: frontendURL ?? "",
+            allowedRedirectOrigins: allowed,
+            corsOrigins: cors,
+            maxBodyBytes: int("maxBodyBytes", default: 64 * 1024, range: 1024...(16 * 1024 * 1024)),
+            routePath: routePath,
+            workers: int("workers", default: 64, range: 1...1024),
+            logLevel: level ?? .info
+        )
+        return problems.isEmpty ? settings : nil
+    }
+
+    private mutating func jwtSettings() -> JWTSettings {
+        let secret = secret("jwt.secret", variable: "JWT_SECRET")
+        var pems: [String] = []
+        if let pem = string("jwt.publicKey") { pems.append(pem.replacingOccurrences(of: "\\n", with: "\n")) }
+        if let path = string("jwt.publicKeyFile"), let pem = fileContents(path, setting: "jwt.publicKeyFile (JWT_PUBLIC_KEY_FILE)") {
+            pems.append(pem)
+        }
+        var jwks: String?
+        if let path = string("jwt.jwksFile") {
+            jwks = fileContents(path, setting: "jwt.jwksFile (JWT_JWKS_FILE)")
+        }
+        if secret == nil && pems.isEmpty && jwks == nil {
+            problems.append(
+                "jwt: no verification key; set jwt.secret (JWT_SECRET or JWT_SECRET_FILE) for HS256, or jwt.publicKey / jwt.publicKeyFile / jwt.jwksFile for RS256, ES256 or EdDSA"
+            )
+        }
+        return JWTSettings(
+            secret: secret,
+            publicKeysPEM: pems,
+            jwks: jwks,
+            issuer: string("jwt.issuer"),
+            audience: string("jwt.audience"),
+            planClaim: string("jwt.planClaim") ?? "plan",
+            customerClaim: string("jwt.customerClaim") ?? "stripe_customer_id",
+            leewaySeconds: Double(int("jwt.leewaySeconds", default: 0, range: 0...600))
+        )
+    }
+
+    /// A secret from its own key, or from the file named by `<key>File` (`…_FILE`).
+    private mutating func secret(_ key: String, variable: String) -> Secret? {
+        if let value = config.string(forKey: ConfigKey(key), isSecret: true)?.nonEmpty {
+            return Secret(value)
+        }
+        guard let path = string(key + "File") else { return nil }
+        return fileContents(path, setting: "\(key)File (\(variable)_FILE)").map { Secret($0) }
+    }
+
+    private mutating func fileContents(_ path: String, setting: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
+            problems.append("\(setting): cannot read \(path)")
+            return nil
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { problems.append("\(setting): \(path) is empty") }
+        return trimmed.nonEmpty
+    }
+
+    private func string(_ key: String) -> String? {
+        config.string(forKey: ConfigKey(key))?.trimmingCharacters(in: .whitespaces).nonEmpty
+    }
+
+    /// A list from a JSON array, or from a comma-separated string (the environment's form).
+    private func list(_ key: String) -> [String]? {
+        let items = config.stringArray(forKey: ConfigKey(key)) ?? string(key).map { $0.split(separator: ",").map(String.init) }
+        return items?.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    private mutating func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
+        intIfSet(key, range: range) ?? defaultValue
+    }
+
+    private mutating func intIfSet(_ key: String, range: ClosedRange<Int>) -> Int? {
+        let value = config.int(forKey: ConfigKey(key)) ?? string(key).flatMap { Int($0) }
+        if let value, range.contains(value) { return value }
+        if value != nil || string(key) != nil {
+            problems.append("\(key) (\(Self.variableName(key))) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return nil
+    }
+
+    private mutating func bool(_ key: String) -> Bool? {
+        if let value = config.bool(forKey: ConfigKey(key)) { return value }
+        guard let text = string(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default:
+            problems.append("\(key) (\(Self.variableName(key))) must be true or false, got \(text)")
+            return nil
+        }
+    }
+
+    /// The environment variable swift-configuration maps `key` to (`stripe.secretKey` is `STRIPE_SECRET_KEY`).
+    static func variableName(_ key: String) -> String {
+        var name = ""
+        var previousLower = false
+        for character in key {
+            if character == "." {
+                name.append("_")
+                previousLower = false
+                continue
+            }
+            if character.isUppercase && previousLower { name.append("_") }
+            name.append(contentsOf: character.uppercased())
+            previousLower = character.isLowercase
+        }
+        return name
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

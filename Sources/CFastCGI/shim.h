@@ -1,0 +1,4 @@
+#ifndef BILLING_CHECKOUT_CFASTCGI_SHIM_H
+#define BILLING_CHECKOUT_CFASTCGI_SHIM_H
+#include <fcgiapp.h>
+#endif

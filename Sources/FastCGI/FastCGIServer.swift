@@ -1,0 +1,234 @@
+import CFastCGI
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Set from the SIGTERM/SIGUSR1 handler; read by every worker between requests.
+private let shutdownRequested = Atomic<Bool>(false)
+
+/// A FastCGI responder: a pool of worker threads, each with its own `FCGX_Request`, taking turns to accept.
+///
+/// Each worker blocks in its own request while the application awaits Stripe, so one slow upstream call
+/// never holds up the others; the pool size is the number of requests served at once.
+public final class FastCGIServer: Sendable {
+    /// What a worker is doing, so that shutdown knows when no request is in flight.
+    enum WorkerState: Sendable { case waiting, accepting, busy, exited }
+
+    private let address: ListenAddress
+    private let workerCount: Int
+    private let maxBodySize: Int
+    private let states: Mutex<[WorkerState]>
+    private let acceptLock = Mutex<Void>(())
+
+    /// Creates a server; nothing is opened until `run`.
+    public init(address: ListenAddress, workers: Int, maxBodySize: Int) {
+        self.address = address
+        self.workerCount = max(1, workers)
+        self.maxBodySize = maxBodySize
+        self.states = Mutex(Array(repeating: .waiting, count: max(1, workers)))
+    }
+
+    /// True when the process was started as plain CGI (stdin is not a listening socket).
+    public static var isCGI: Bool {
+        FCGX_IsCGI() != 0
+    }
+
+    /// Serves requests until SIGTERM or SIGUSR1, then lets in-flight requests finish and returns.
+    public func run(handler: @escaping FastCGIHandler) throws(ListenError) {
+        Self.installSignalHandlers()
+        // After our handlers: libfcgi only installs its own where the disposition is still default or ignored.
+        _ = FCGX_Init()
+        let listenFD: Int32
+        switch address.open(backlog: 1024) {
+        case .success(let fd): listenFD = fd
+        case .failure(let error): throw error
+        }
+        for index in 0..<workerCount {
+            let worker = Worker(server: self, index: index, listenFD: listenFD, handler: handler)
+            worker.start()
+        }
+        waitForShutdown()
+        if case .unix(let path) = address { unlink(path) }
+    }
+
+    /// Blocks until shutdown was requested and no worker is between accepting a request and finishing it.
+    private func waitForShutdown() {
+        while true {
+            usleep(20_000)
+            guard shutdownRequested.load(ordering: .relaxed) else { continue }
+            // A worker still in accept() lost a race with another process sharing the socket; it holds no request.
+            let settled = states.withLock { $0.allSatisfy { $0 == .exited || $0 == .accepting } }
+            if settled { return }
+        }
+    }
+
+    fileprivate func setState(_ state: WorkerState, of index: Int) {
+        states.withLock { $0[index] = state }
+    }
+
+    /// Takes the next connection, one worker at a time (libfcgi's threaded example does the same).
+    ///
+    /// The worker first polls the socket so that it notices a shutdown within a quarter second instead of
+    /// sleeping in accept() until the next connection.
+    fileprivate func accept(_ request: UnsafeMutablePointer<FCGX_Request>, listenFD: Int32, index: Int) -> Bool {
+        acceptLock.withLock { _ in
+            var poller = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+            while !shutdownRequested.load(ordering: .relaxed) {
+                let ready = poll(&poller, 1, 250)
+                if ready < 0 && errno != EINTR { return false }
+                guard ready > 0 else { continue }
+                setState(.accepting, of: index)
+                let status = FCGX_Accept_r(request)
+                if status >= 0 {
+                    setState(.busy, of: index)
+                    return true
+                }
+                setState(.waiting, of: index)
+                if status != -EINTR && status != -EAGAIN && status != -ECONNABORTED {
+                    return false
+                }
+            }
+            return false
+        }
+    }
+
+    /// Handlers that only set flags: async-signal-safe.
+    private static func installSignalHandlers() {
+        signal(SIGPIPE, SIG_IGN)
+        let stop: @convention(c) (Int32) -> Void = { _ in
+            shutdownRequested.store(true, ordering: .relaxed)
+            FCGX_ShutdownPending()
+        }
+        signal(SIGTERM, stop)
+        signal(SIGUSR1, stop)
+        signal(SIGINT, stop)
+    }
+
+    fileprivate var maxBody: Int { maxBodySize }
+}
+
+/// One worker thread and the `FCGX_Request` it owns for its whole life.
+private final class Worker: @unchecked Sendable {
+    // @unchecked: `request` is touched only by this worker's own thread after start().
+    let server: FastCGIServer
+    let index: Int
+    let listenFD: Int32
+    let handler: FastCGIHandler
+    let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+
+    init(server: FastCGIServer, index: Int, listenFD: Int32, handler: @escaping FastCGIHandler) {
+        self.server = server
+        self.index = index
+        self.listenFD = listenFD
+        self.handler = handler
+        FCGX_InitRequest(request, listenFD, 0)
+    }
+
+    func start() {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setstacksize(&attributes, 256 * 1024)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&thread, &attributes, { context in
+            let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
+            worker.loop()
+            return nil
+        }, context)
+        pthread_attr_destroy(&attributes)
+        if rc != 0 {
+            Unmanaged<Worker>.fromOpaque(context).release()
+            server.setState(.exited, of: index)
+        }
+    }
+
+    func loop() {
+        while !shutdownRequested.load(ordering: .relaxed) {
+            guard server.accept(request, listenFD: listenFD, index: index) else { break }
+            serveOne()
+            // Close the connection after every response: a kept-alive connection would hold the accept
+            // lock while idle and could not be woken for shutdown.
+            request.pointee.keepConnection = 0
+            FCGX_Finish_r(request)
+            server.setState(.waiting, of: index)
+        }
+        server.setState(.exited, of: index)
+    }
+
+    private func serveOne() {
+        let params = readParams()
+        let response: FastCGIResponse
+        do {
+            let head = try CGIEnvironment.requestHead(from: params)
+            let body = readBody(declared: params["CONTENT_LENGTH"])
+            let incoming = FastCGIRequest(head: head, body: body, remoteAddress: params["REMOTE_ADDR"])
+            let handler = self.handler
+            response = AsyncBridge.run { await handler(incoming) }
+        } catch {
+            response = TransportResponses.badRequest
+        }
+        let bytes = ResponseEncoder.encode(response)
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
+                _ = FCGX_PutStr(pointer, Int32(buffer.count), request.pointee.out)
+            }
+        }
+    }
+
+    private func readParams() -> [String: String] {
+        var params: [String: String] = [:]
+        guard var cursor = request.pointee.envp else { return params }
+        while let entry = cursor.pointee {
+            let length = strlen(entry)
+            let bytes = UnsafeRawBufferPointer(start: entry, count: length)
+            if let equals = bytes.firstIndex(of: UInt8(ascii: "=")) {
+                let name = String(decoding: bytes[..<equals], as: UTF8.self)
+                params[name] = String(decoding: bytes[(equals + 1)...], as: UTF8.self)
+            }
+            cursor += 1
+        }
+        return params
+    }
+
+    /// Reads the body from FCGI_STDIN: `CONTENT_LENGTH` bytes, or to the end of the stream when the server
+    /// sent none (nginx with a chunked request body), never keeping more than the limit.
+    private func readBody(declared: String?) -> RequestBody {
+        let limit = server.maxBody
+        let expected: Int?
+        switch CGIEnvironment.declaredLength(declared, limit: limit) {
+        case .absent: expected = nil
+        case .exactly(let length): expected = length
+        case .tooLarge: return .tooLarge
+        case .malformed: return .malformed("CONTENT_LENGTH is not a number")
+        }
+        let capacity = (expected ?? limit) + 1
+        var body = [UInt8](repeating: 0, count: min(capacity, expected.map { $0 + 1 } ?? 16 * 1024))
+        var filled = 0
+        while true {
+            if filled == body.count {
+                if body.count >= capacity { break }
+                body.append(contentsOf: repeatElement(0, count: min(body.count, capacity - body.count)))
+            }
+            let count = body.withUnsafeMutableBytes { buffer in
+                FCGX_GetStr(
+                    buffer.baseAddress!.assumingMemoryBound(to: CChar.self) + filled,
+                    Int32(buffer.count - filled), request.pointee.in)
+            }
+            if count <= 0 { break }
+            filled += Int(count)
+        }
+        if filled > limit { return .tooLarge }
+        if let expected, filled != expected {
+            return filled < expected
+                ? .malformed("body has \(filled) bytes, CONTENT_LENGTH announced \(expected)")
+                : .malformed("body is longer than CONTENT_LENGTH")
+        }
+        body.removeSubrange(filled...)
+        return .bytes(body)
+    }
+}

@@ -1,0 +1,46 @@
+import CFastCGI
+
+/// Where the FastCGI process takes connections from.
+public enum ListenAddress: Sendable, Equatable {
+    /// The socket the web server (or spawn-fcgi, or systemd) handed over as file descriptor 0.
+    case inherited
+    /// A TCP address, `HOST:PORT` or `:PORT` (all interfaces).
+    case tcp(host: String, port: Int)
+    /// A Unix-domain socket path.
+    case unix(path: String)
+
+    /// Parses the argument of `--listen`: `HOST:PORT`, `:PORT`, or a path (anything containing `/`).
+    public init?(argument: String) {
+        if argument.contains("/") {
+            self = .unix(path: argument)
+            return
+        }
+        guard let colon = argument.lastIndex(of: ":"),
+            let port = Int(argument[argument.index(after: colon)...]),
+            (1...65535).contains(port)
+        else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self = .tcp(host: host, port: port)
+    }
+
+    /// Opens the listening socket, returning its descriptor, or nil with the reason.
+    func open(backlog: Int32) -> Result<Int32, ListenError> {
+        let spec: String
+        switch self {
+        case .inherited: return .success(0)
+        case .tcp(let host, let port): spec = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): spec = path
+        }
+        let fd = FCGX_OpenSocket(spec, backlog)
+        return fd < 0 ? .failure(ListenError(address: spec)) : .success(fd)
+    }
+}
+
+/// The listening socket could not be opened (address in use, bad host, no permission).
+public struct ListenError: Error, CustomStringConvertible {
+    /// The address as given to libfcgi.
+    public var address: String
+    /// A one-line explanation.
+    public var description: String { "cannot listen on \(address) (in use, unknown host, or no permission)" }
+}
