@@ -1,1 +1,119 @@
-print("x")
+import Billing
+import FastCGI
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Command-line options: `--listen ADDRESS` (FastCGI on a socket of our own), `--check` (validate settings), `--help`.
+struct Options {
+    var listen: ListenAddress?
+    var checkOnly = false
+
+    static let usage = """
+        usage: billing-checkout [--listen HOST:PORT | --listen /path/to.sock] [--check]
+
+        Serves POST /api/v1/billing/checkout as FastCGI (socket on fd 0 from the web server,
+        spawn-fcgi or systemd, or --listen) or as plain CGI (one request from the environment).
+        --check loads and validates the settings, prints the problems, and exits (0 when valid).
+        Settings: environment, BILLING_ENV_FILE (.env), BILLING_CONFIG (JSON); see docs/settings.md.
+
+        """
+
+    static func parse(_ arguments: [String]) -> Options {
+        var options = Options()
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--listen":
+                guard let value = iterator.next(), let address = ListenAddress(argument: value) else {
+                    fail("--listen needs HOST:PORT, :PORT or a socket path", code: 64)
+                }
+                options.listen = address
+            case "--check": options.checkOnly = true
+            case "--help", "-h":
+                FileHandle.standardOutput.write(Data(usage.utf8))
+                exit(0)
+            default: fail("unknown argument \(argument)\n\(usage)", code: 64)
+            }
+        }
+        return options
+    }
+}
+
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data("billing-checkout: \(message)\n".utf8))
+    exit(code)
+}
+
+let options = Options.parse(CommandLine.arguments)
+let environment = ProcessInfo.processInfo.environment
+let isCGI = options.listen == nil && !options.checkOnly && FastCGIServer.isCGI
+if isCGI {
+    // httpoxy: in CGI, HTTP_PROXY is the client's `Proxy:` header; nothing may route through it.
+    unsetenv("HTTP_PROXY")
+    if environment["REQUEST_METHOD"] == nil && isatty(0) != 0 {
+        fail("not started by a web server (no REQUEST_METHOD, no FastCGI socket)\n\(Options.usage)", code: 64)
+    }
+}
+
+LoggingSystem.bootstrap(StreamLogHandler.standardError)
+var logger = Logger(label: "billing-checkout")
+
+let application: CheckoutApplication
+var workers = 64
+var maxBodyBytes = 64 * 1024
+do {
+    let settings = try await SettingsLoader.load(environment: environment)
+    let verifier = try await TokenVerifier.make(settings: settings.jwt)
+    logger.logLevel = settings.logLevel
+    workers = settings.workers
+    maxBodyBytes = settings.maxBodyBytes
+    let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
+    application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
+    if options.checkOnly {
+        print("settings are valid")
+        exit(0)
+    }
+} catch let error as SettingsError {
+    if !isCGI {
+        for problem in error.problems {
+            FileHandle.standardError.write(Data("billing-checkout: configuration error: \(problem)\n".utf8))
+        }
+        exit(78)  // EX_CONFIG
+    }
+    for problem in error.problems {
+        logger.error("configuration error", metadata: ["problem": "\(problem)"])
+    }
+    application = .unconfigured(logger: logger)
+} catch {
+    fail("cannot start: \(error)", code: 1)
+}
+
+let handler: FastCGIHandler = { request in
+    let body: IncomingRequest.Body
+    switch request.body {
+    case .bytes(let bytes): body = .bytes(bytes)
+    case .tooLarge: body = .tooLarge
+    case .malformed(let reason): body = .malformed(reason)
+    }
+    let response = await application.respond(
+        to: IncomingRequest(head: request.head, body: body, remoteAddress: request.remoteAddress))
+    return FastCGIResponse(head: response.head, body: response.body)
+}
+
+if isCGI {
+    CGIRunner(maxBodySize: maxBodyBytes).run(environment: environment, handler: handler)
+    exit(0)
+}
+
+logger.info("serving FastCGI", metadata: ["workers": "\(workers)", "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")"])
+do {
+    try FastCGIServer(address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes).run(handler: handler)
+} catch {
+    fail("\(error)", code: 71)
+}
+logger.info("stopped")
+exit(0)

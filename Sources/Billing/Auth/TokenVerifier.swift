@@ -1,0 +1,128 @@
+import Foundation
+import JWTKit
+
+/// Verifies bearer tokens with jwt-kit and turns their claims into a `UserIdentity`.
+public struct TokenVerifier: Sendable {
+    /// Tokens longer than this are refused before any parsing.
+    static let maxTokenLength = 16 * 1024
+
+    private let keys: JWTKeyCollection
+    private let allowedAlgorithms: Set<String>
+    private let settings: JWTSettings
+    private let now: @Sendable () -> Date
+
+    /// Builds the key collection from the settings; throws a `SettingsError` for a key that does not load.
+    public static func make(settings: JWTSettings, now: @escaping @Sendable () -> Date = Date.init) async throws
+        -> TokenVerifier
+    {
+        let keys = JWTKeyCollection()
+        var algorithms = Set<String>()
+        var problems: [String] = []
+        if let secret = settings.secret {
+            await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
+            algorithms.insert("HS256")
+        }
+        for (index, pem) in settings.publicKeysPEM.enumerated() {
+            let kid = JWKIdentifier(string: "pem-\(index)")
+            if let key = try? Insecure.RSA.PublicKey(pem: pem) {
+                await keys.add(rsa: key, digestAlgorithm: .sha256, kid: settings.publicKeysPEM.count > 1 ? kid : nil)
+                algorithms.insert("RS256")
+            } else if let key = try? ES256PublicKey(pem: pem) {
+                await keys.add(ecdsa: key, kid: settings.publicKeysPEM.count > 1 ? kid : nil)
+                algorithms.insert("ES256")
+            } else if let key = try? EdDSA.PublicKey(pem: pem) {
+                await keys.add(eddsa: key, kid: settings.publicKeysPEM.count > 1 ? kid : nil)
+                algorithms.insert("EdDSA")
+            } else {
+                problems.append("jwt.publicKey: not an RSA, EC P-256 or Ed25519 public key in PEM form")
+            }
+        }
+        if let jwks = settings.jwks {
+            do {
+                try await keys.add(jwksJSON: jwks)
+                algorithms.formUnion(["RS256", "ES256", "EdDSA"])
+            } catch {
+                problems.append("jwt.jwksFile: not a JWKS document with usable keys")
+            }
+        }
+        if !problems.isEmpty { throw SettingsError(problems: problems) }
+        return TokenVerifier(keys: keys, allowedAlgorithms: algorithms, settings: settings, now: now)
+    }
+
+    /// The identity a valid token carries; `.invalidCredentials` (with a loggable reason) for any other token.
+    public func identity(for token: String) async throws(CheckoutError) -> UserIdentity {
+        guard token.utf8.count <= Self.maxTokenLength else {
+            throw .invalidCredentials(reason: "token longer than \(Self.maxTokenLength) bytes")
+        }
+        let header: JWTHeader
+        do {
+            header = try DefaultJWTParser().parse(Array(token.utf8), as: TokenClaims.self).header
+        } catch {
+            throw .invalidCredentials(reason: "malformed token")
+        }
+        // Only algorithms of configured keys: never `none`, never HS256 with a public key as the secret.
+        guard let algorithm = header.alg, allowedAlgorithms.contains(algorithm) else {
+            throw .invalidCredentials(reason: "algorithm \(Self.printable(header.alg ?? "(none)")) not allowed")
+        }
+        let claims: TokenClaims
+        do {
+            let kid = header.kid.flatMap { JWKIdentifier(string: $0) }
+            let key = try await keys.getKey(for: kid, alg: algorithm)
+            guard key.name == algorithm else {
+                throw CheckoutError.invalidCredentials(reason: "algorithm \(algorithm) does not match the key")
+            }
+            claims = try await keys.verify(token, as: TokenClaims.self)
+        } catch let error as CheckoutError {
+            throw error
+        } catch {
+            throw .invalidCredentials(reason: "signature does not verify")
+        }
+        return try identity(from: claims)
+    }
+
+    /// Checks the time, issuer and audience claims, and reads the ones the checkout uses.
+    func identity(from claims: TokenClaims) throws(CheckoutError) -> UserIdentity {
+        let now = self.now().timeIntervalSince1970
+        if claims.values["exp"] != nil {
+            guard let expiry = claims.number("exp") else { throw .invalidCredentials(reason: "exp is not a number") }
+            guard now < expiry + settings.leewaySeconds else { throw .invalidCredentials(reason: "token expired") }
+        }
+        if claims.values["nbf"] != nil {
+            guard let notBefore = claims.number("nbf") else { throw .invalidCredentials(reason: "nbf is not a number") }
+            guard now + settings.leewaySeconds >= notBefore else {
+                throw .invalidCredentials(reason: "token not yet valid")
+            }
+        }
+        if let issuer = settings.issuer, claims.string("iss") != issuer {
+            throw .invalidCredentials(reason: "wrong issuer")
+        }
+        if let audience = settings.audience {
+            let audiences: [String]
+            switch claims.values["aud"] {
+            case .string(let value)?: audiences = [value]
+            case .strings(let values)?: audiences = values
+            default: audiences = []
+            }
+            guard audiences.contains(audience) else { throw .invalidCredentials(reason: "wrong audience") }
+        }
+        guard let subject = claims.string("sub") else { throw .invalidCredentials(reason: "no sub claim") }
+        let plan: String?
+        switch claims.values[settings.planClaim] {
+        case .string(let value)? where !value.isEmpty: plan = value
+        case .number(let value)?: plan = value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+        case .bool(let value)?: plan = String(value)
+        default: plan = nil
+        }
+        return UserIdentity(
+            userID: subject,
+            email: claims.string("email"),
+            plan: plan,
+            stripeCustomerID: claims.string(settings.customerClaim)
+        )
+    }
+
+    /// At most 40 printable ASCII characters of a client-supplied value, for a log line.
+    static func printable(_ value: String) -> String {
+        String(value.unicodeScalars.prefix(40).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
+    }
+}
