@@ -74,7 +74,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["billing-checkout", "stripe-stand-in"],
+            dependencies: [.product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: strict
         ),
     ]

@@ -9,7 +9,7 @@ public enum ResponseEncoder {
         let status = response.head.status
         appendLine(&out, "Status: \(status.code) \(sanitized(status.reasonPhrase))")
         for field in response.head.headerFields where field.name != .contentLength {
-            appendLine(&out, "\(field.name.canonicalName): \(sanitized(field.value))")
+            appendLine(&out, "\(titleCased(field.name.canonicalName)): \(sanitized(field.value))")
         }
         appendLine(&out, "Content-Length: \(response.body.count)")
         out.append(13)
@@ -22,6 +22,18 @@ public enum ResponseEncoder {
         out.append(contentsOf: line.utf8)
         out.append(13)
         out.append(10)
+    }
+
+    /// `content-type` as `Content-Type`: header names are case-insensitive, but people read them.
+    static func titleCased(_ name: String) -> String {
+        var result = ""
+        result.reserveCapacity(name.utf8.count)
+        var startOfWord = true
+        for character in name {
+            result.append(startOfWord ? Character(character.uppercased()) : character)
+            startOfWord = character == "-"
+        }
+        return result
     }
 
     /// Removes CR, LF and NUL so that no value can end a header line early (header injection).

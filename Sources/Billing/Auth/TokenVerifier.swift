@@ -8,6 +8,11 @@ public struct TokenVerifier: Sendable {
 
     private let keys: JWTKeyCollection
     private let allowedAlgorithms: Set<String>
+    /// Key ids of the keys that have one (JWKS entries, several PEM keys).
+    private let knownKeyIDs: Set<String>
+    /// Whether a key without an id is configured (the HS256 secret, a single PEM key): tokens whose `kid`
+    /// names no key are checked against it, as issuers such as Supabase put a `kid` on HS256 tokens.
+    private let hasKeyWithoutID: Bool
     private let settings: JWTSettings
     private let now: @Sendable () -> Date
 
@@ -18,12 +23,15 @@ public struct TokenVerifier: Sendable {
         let keys = JWTKeyCollection()
         var algorithms = Set<String>()
         var problems: [String] = []
+        var keyIDs = Set<String>()
+        let hasKeyWithoutID = settings.secret != nil || settings.publicKeysPEM.count == 1
         if let secret = settings.secret {
             await keys.add(hmac: HMACKey(from: secret.value), digestAlgorithm: .sha256)
             algorithms.insert("HS256")
         }
         for (index, pem) in settings.publicKeysPEM.enumerated() {
             let kid = JWKIdentifier(string: "pem-\(index)")
+            if settings.publicKeysPEM.count > 1 { keyIDs.insert(kid.string) }
             if let key = try? Insecure.RSA.PublicKey(pem: pem) {
                 await keys.add(rsa: key, digestAlgorithm: .sha256, kid: settings.publicKeysPEM.count > 1 ? kid : nil)
                 algorithms.insert("RS256")
@@ -39,14 +47,18 @@ public struct TokenVerifier: Sendable {
         }
         if let jwks = settings.jwks {
             do {
-                try await keys.add(jwksJSON: jwks)
+                let document = try JSONDecoder().decode(JWKS.self, from: Data(jwks.utf8))
+                try await keys.add(jwks: document)
+                keyIDs.formUnion(document.keys.compactMap { $0.keyIdentifier?.string })
                 algorithms.formUnion(["RS256", "ES256", "EdDSA"])
             } catch {
                 problems.append("jwt.jwksFile: not a JWKS document with usable keys")
             }
         }
         if !problems.isEmpty { throw SettingsError(problems: problems) }
-        return TokenVerifier(keys: keys, allowedAlgorithms: algorithms, settings: settings, now: now)
+        return TokenVerifier(
+            keys: keys, allowedAlgorithms: algorithms, knownKeyIDs: keyIDs, hasKeyWithoutID: hasKeyWithoutID,
+            settings: settings, now: now)
     }
 
     /// The identity a valid token carries; `.invalidCredentials` (with a loggable reason) for any other token.
@@ -63,6 +75,10 @@ public struct TokenVerifier: Sendable {
         // Only algorithms of configured keys: never `none`, never HS256 with a public key as the secret.
         guard let algorithm = header.alg, allowedAlgorithms.contains(algorithm) else {
             throw .invalidCredentials(reason: "algorithm \(Self.printable(header.alg ?? "(none)")) not allowed")
+        }
+        // jwt-kit falls back to the default key for an unknown `kid`; only allow that where a key without an id exists.
+        if let kid = header.kid, !knownKeyIDs.contains(kid), !hasKeyWithoutID {
+            throw .invalidCredentials(reason: "kid \(Self.printable(kid)) names no configured key")
         }
         let claims: TokenClaims
         do {

@@ -73,8 +73,9 @@ enum StripeResultMapping {
         guard let error = try? JSONDecoder().decode(StripeErrorBody.self, from: exchange.body).error else { return "" }
         var text = ": \(error.type ?? "error")"
         if let code = error.code { text += "/\(code)" }
-        if let message = error.message { text += ": \(message.prefix(300))" }
-        if let param = error.param { text += " [param \(param)]" }
+        // Redact before cutting, so that a key straddling the cut cannot leave a fragment behind.
+        if let message = error.message { text += ": \(redact(message).prefix(300))" }
+        if let param = error.param { text += " [param \(param.prefix(100))]" }
         return redact(text)
     }
 }

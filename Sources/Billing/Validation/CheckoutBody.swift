@@ -63,7 +63,8 @@ public struct CheckoutBody: Sendable, Equatable {
 
     /// FastAPI's rule: no content type, or `application/json`, or `application/*+json`.
     static func isJSON(contentType: String?) -> Bool {
-        guard let contentType else { return true }
+        // FastAPI reads the body as JSON when the type is absent or empty (nginx sends an empty CONTENT_TYPE).
+        guard let contentType, !contentType.isEmpty else { return true }
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         } ?? ""

@@ -1,0 +1,226 @@
+import Foundation
+import Testing
+
+/// The built binary as plain CGI: a web server's environment and body piped in, stdout parsed.
+@Suite("CGI end to end")
+struct CGIEndToEndTests {
+    @Test("creates a session with exactly the parameters Stripe needs, and answers its url")
+    func success() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: "{}")
+        #expect(response.status == 200)
+        #expect(response.headers["content-type"] == "application/json")
+        #expect(response.headers["cache-control"] == "no-store")
+        let url = try #require(try response.json()["url"] as? String)
+        #expect(url.hasPrefix("https://checkout.stripe.com/c/pay/cs_test_"))
+        #expect(response.bodyText == #"{"url":"\#(url)"}"#)
+
+        let calls = try await harness.standIn.recordedRequests()
+        let call = try #require(calls.first)
+        #expect(calls.count == 1)
+        #expect(call.params.map(\.0) == [
+            "mode", "line_items[0][price]", "line_items[0][quantity]", "success_url", "cancel_url",
+            "client_reference_id", "metadata[user_id]", "subscription_data[metadata][user_id]", "customer_email",
+        ])
+        #expect(call.param("mode") == "subscription")
+        #expect(call.param("line_items[0][price]") == StandIn.basicPrice)
+        #expect(call.param("line_items[0][quantity]") == "1")
+        #expect(call.param("success_url") == "http://localhost:3000/dashboard?success=true")
+        #expect(call.param("cancel_url") == "http://localhost:3000/dashboard?canceled=true")
+        #expect(call.param("client_reference_id") == "user_42")
+        #expect(call.param("metadata[user_id]") == "user_42")
+        #expect(call.param("subscription_data[metadata][user_id]") == "user_42")
+        #expect(call.param("customer_email") == "ada@example.com")
+        #expect(call.headers["authorization"] == "Bearer \(StandIn.secretKey)")
+        #expect(call.headers["stripe-version"] == "2024-06-20")
+        #expect(call.headers["user-agent"]?.hasPrefix("billing-checkout/") == true)
+        #expect(call.idempotencyKey?.isEmpty == false)
+    }
+
+    @Test("the price comes from the token's plan and settings, never from the body")
+    func priceFromPlan() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make(plan: "pro")
+        let body = #"{"price_id":"price_cheap","line_items":[{"price":"price_cheap"}]}"#
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: body)
+        #expect(response.status == 200)
+        let call = try #require(try await harness.standIn.recordedRequests().first)
+        #expect(call.param("line_items[0][price]") == StandIn.proPrice)
+        #expect(!call.params.contains { $0.1 == "price_cheap" })
+    }
+
+    @Test("a plan without a configured price is a 403 naming the plan, never the default price")
+    func unknownPlan() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make(plan: "enterprise")
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token))
+        #expect(response.status == 403)
+        #expect(response.bodyText == #"{"detail":"No price is configured for plan 'enterprise'"}"#)
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+
+    @Test("a Stripe customer in the token is sent as customer, and then no customer_email")
+    func customerClaim() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make(customer: "cus_123")
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token))
+        #expect(response.status == 200)
+        let call = try #require(try await harness.standIn.recordedRequests().first)
+        #expect(call.param("customer") == "cus_123")
+        #expect(call.param("customer_email") == nil)
+    }
+
+    @Test("redirect URLs from the body reach Stripe unchanged, {CHECKOUT_SESSION_ID} included")
+    func redirectURLsPassThrough() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let success = "http://localhost:3000/welcome?session={CHECKOUT_SESSION_ID}&x=a%20b"
+        let body = #"{"success_url":"\#(success)","cancel_url":"http://localhost:3000/pricing"}"#
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: body)
+        #expect(response.status == 200)
+        let call = try #require(try await harness.standIn.recordedRequests().first)
+        #expect(call.param("success_url") == success)
+        #expect(call.param("cancel_url") == "http://localhost:3000/pricing")
+    }
+
+    @Test("a client's Idempotency-Key makes its retry get the same session")
+    func clientIdempotencyKey() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        var headers = harness.authorized(token)
+        headers["Idempotency-Key"] = "client-retry-1"
+        let first = try await harness.cgi(headers: headers).response
+        let second = try await harness.cgi(headers: headers).response
+        #expect(first.status == 200)
+        #expect(first.bodyText == second.bodyText)
+        let other = try await harness.cgi(headers: harness.authorized(token)).response
+        #expect(other.bodyText != first.bodyText)
+        let keys = try await harness.standIn.recordedRequests().compactMap(\.idempotencyKey)
+        #expect(keys.count == 3)
+        #expect(keys[0] == keys[1])
+        #expect(keys[0] != "client-retry-1")
+    }
+
+    @Test("no or non-Bearer Authorization is 401 Not authenticated, before the body is looked at")
+    func notAuthenticated() async throws {
+        let harness = try await CheckoutHarness()
+        for headers in [[:], ["Authorization": "Basic dXNlcjpwYXNz"], ["Authorization": "Bearer "]] {
+            let (response, _) = try await harness.cgi(headers: headers, body: "{not json")
+            #expect(response.status == 401)
+            #expect(response.bodyText == #"{"detail":"Not authenticated"}"#)
+            #expect(response.headers["www-authenticate"] == "Bearer")
+        }
+    }
+
+    @Test("a token that does not verify is 401 Could not validate credentials")
+    func invalidCredentials() async throws {
+        let harness = try await CheckoutHarness()
+        let tokens = [
+            try await Tokens.make(key: "another-secret-another-secret-00"),
+            try await Tokens.make(expiresIn: -60),
+            try await Tokens.make(sub: nil),
+            "not.a.token",
+        ]
+        for token in tokens {
+            let (response, _) = try await harness.cgi(headers: harness.authorized(token))
+            #expect(response.status == 401)
+            #expect(response.bodyText == #"{"detail":"Could not validate credentials"}"#)
+            #expect(response.headers["www-authenticate"] == "Bearer")
+        }
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+
+    @Test("validation errors are FastAPI-shaped 422s", arguments: [
+        ("", "application/json",
+         #"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#),
+        (#"{"success_url":"#, "application/json",
+         #"{"detail":[{"type":"json_invalid","loc":["body",15],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]}"#),
+        ("[1,2]", "application/json",
+         #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":[1,2]}]}"#),
+        ("a=b", "application/x-www-form-urlencoded",
+         #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"a=b"}]}"#),
+        (#"{"success_url":1,"cancel_url":null}"#, "application/json",
+         #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":1},{"type":"string_type","loc":["body","cancel_url"],"msg":"Input should be a valid string","input":null}]}"#),
+        (#"{"success_url":"https://evil.example/x"}"#, "application/json",
+         #"{"detail":[{"type":"value_error","loc":["body","success_url"],"msg":"Value error, URL origin https://evil.example is not allowed","input":"https://evil.example/x","ctx":{"error":"URL origin https://evil.example is not allowed"}}]}"#),
+    ])
+    func validation(body: String, contentType: String, expected: String) async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: body, contentType: contentType)
+        #expect(response.status == 422)
+        #expect(response.bodyText == expected)
+    }
+
+    @Test("other paths are 404, other methods 405 with Allow: POST, and a query string still routes")
+    func routing() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let notFound = try await harness.cgi(path: "/api/v1/billing/other", headers: harness.authorized(token)).response
+        #expect(notFound.status == 404)
+        #expect(notFound.bodyText == #"{"detail":"Not Found"}"#)
+        let wrongMethod = try await harness.cgi(method: "GET", headers: harness.authorized(token), body: "").response
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.bodyText == #"{"detail":"Method Not Allowed"}"#)
+        #expect(wrongMethod.headers["allow"] == "POST")
+        let withQuery = try await harness.cgi(query: "utm=1", headers: harness.authorized(token)).response
+        #expect(withQuery.status == 200)
+    }
+
+    @Test("a body over the limit is 413, and a malformed Content-Length a 400")
+    func bodyLimits() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let big = #"{"success_url":""# + String(repeating: "a", count: 70_000) + #""}"#
+        let tooLarge = try await harness.cgi(headers: harness.authorized(token), body: big).response
+        #expect(tooLarge.status == 413)
+        #expect(tooLarge.bodyText == #"{"detail":"Request body too large"}"#)
+        let huge = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "99999999999999999999").response
+        #expect(huge.status == 413)
+        let negative = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "-5").response
+        #expect(negative.status == 400)
+        let short = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "10").response
+        #expect(short.status == 400)
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+
+    @Test("missing settings answer 500 Billing is not configured and say why in the log, without secrets")
+    func notConfigured() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let (response, process) = try await harness.cgi(
+            headers: harness.authorized(token), settings: ["STRIPE_SECRET_KEY": nil, "FRONTEND_URL": nil])
+        #expect(response.status == 500)
+        #expect(response.bodyText == #"{"detail":"Billing is not configured"}"#)
+        #expect(process.stderrText.contains("STRIPE_SECRET_KEY"))
+        #expect(process.stderrText.contains("FRONTEND_URL"))
+        #expect(!process.stderrText.contains(Tokens.secret))
+    }
+
+    @Test("httpoxy: a client's Proxy header (HTTP_PROXY) never routes the Stripe call")
+    func httpoxy() async throws {
+        let harness = try await CheckoutHarness()
+        let trap = try await StandIn()
+        let token = try await Tokens.make()
+        var headers = harness.authorized(token)
+        headers["Proxy"] = trap.baseURL
+        let (response, _) = try await harness.cgi(headers: headers)
+        #expect(response.status == 200)
+        #expect(try await harness.standIn.recordedRequests().count == 1)
+        #expect(try await trap.recordedRequests().isEmpty)
+    }
+
+    @Test("client headers can never override a setting")
+    func clientHeadersAreNotSettings() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        var headers = harness.authorized(token)
+        headers["Stripe-Price-Id"] = "price_cheap"
+        headers["Billing-Config"] = "/etc/passwd"
+        let (response, _) = try await harness.cgi(headers: headers, settings: ["STRIPE_PRICE_ID": nil, "STRIPE_PRICES_PRO": nil])
+        // With no default price configured, a client header must not supply one.
+        #expect(response.status == 403)
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+}

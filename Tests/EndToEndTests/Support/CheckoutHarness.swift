@@ -1,0 +1,70 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built binary the way a web server runs a CGI program: an environment and a body in, bytes out.
+struct CheckoutHarness: Sendable {
+    let standIn: StandIn
+    let binary: URL
+    static let path = "/api/v1/billing/checkout"
+    static let frontend = "http://localhost:3000"
+
+    init() async throws {
+        // A child that closes its stdin early must not kill the test runner.
+        signal(SIGPIPE, SIG_IGN)
+        standIn = try await StandIn()
+        binary = try Binaries.billingCheckout()
+    }
+
+    /// The settings every test starts from, pointing at this harness's stand-in.
+    var settings: [String: String] {
+        [
+            "PATH": "/usr/bin:/bin",
+            "JWT_SECRET": Tokens.secret,
+            "STRIPE_SECRET_KEY": StandIn.secretKey,
+            "STRIPE_PRICE_ID": StandIn.basicPrice,
+            "STRIPE_PRICES_PRO": StandIn.proPrice,
+            "STRIPE_API_BASE": standIn.baseURL,
+            "STRIPE_TIMEOUT_SECONDS": "5",
+            "FRONTEND_URL": Self.frontend,
+            "BILLING_ENV_FILE": "/dev/null",
+        ]
+    }
+
+    /// One CGI request: builds the meta-variables a web server would, pipes `body`, parses stdout.
+    func cgi(
+        method: String = "POST", path: String = CheckoutHarness.path, query: String? = nil,
+        headers: [String: String] = [:], body: String = "{}", contentType: String? = "application/json",
+        contentLength: String? = nil, settings overrides: [String: String?] = [:]
+    ) async throws -> (response: CGIResponse, process: ProcessResult) {
+        var environment = settings
+        for (name, value) in overrides { environment[name] = value }
+        environment["GATEWAY_INTERFACE"] = "CGI/1.1"
+        environment["SERVER_PROTOCOL"] = "HTTP/1.1"
+        environment["REQUEST_METHOD"] = method
+        environment["REQUEST_URI"] = path + (query.map { "?" + $0 } ?? "")
+        environment["SCRIPT_NAME"] = path
+        environment["QUERY_STRING"] = query ?? ""
+        environment["REMOTE_ADDR"] = "127.0.0.1"
+        environment["SERVER_NAME"] = "localhost"
+        environment["SERVER_PORT"] = "80"
+        if let contentType { environment["CONTENT_TYPE"] = contentType }
+        let bodyData = Data(body.utf8)
+        environment["CONTENT_LENGTH"] = contentLength ?? String(bodyData.count)
+        for (name, value) in headers {
+            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+        }
+        let result = try await ProcessRunner.run(binary, environment: environment, stdin: bodyData)
+        guard result.exitCode == 0 else {
+            throw SupportError("billing-checkout exited \(result.exitCode): \(result.stderrText)")
+        }
+        return (try CGIResponse.parse(result.stdout), result)
+    }
+
+    /// A request with a valid bearer token for `sub`.
+    func authorized(_ token: String) -> [String: String] {
+        ["Authorization": "Bearer \(token)"]
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A running `stripe-stand-in` on a free loopback port, with its control API (faults, recorded requests).
+final class StandIn: @unchecked Sendable {
+    // @unchecked: `process` is only touched at start and in stop(), never concurrently.
+    let process: Process
+    /// `http://127.0.0.1:PORT`, what STRIPE_API_BASE is set to.
+    let baseURL: String
+    static let secretKey = "sk_test_standin"
+    static let basicPrice = "price_standin_basic"
+    static let proPrice = "price_standin_pro"
+
+    /// Starts a stand-in and waits for its `listening on` line.
+    init() async throws {
+        let process = Process()
+        process.executableURL = try Binaries.standIn()
+        process.arguments = ["--port", "0", "--host", "127.0.0.1"]
+        process.environment = [
+            "STAND_IN_SECRET_KEY": Self.secretKey, "STAND_IN_PRICES": "\(Self.basicPrice),\(Self.proPrice)",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let line = await Self.firstLine(of: output.fileHandleForReading)
+        guard line.hasPrefix("listening on "), let address = line.split(separator: " ").last else {
+            process.terminate()
+            throw SupportError("stand-in did not start: \(line)")
+        }
+        self.process = process
+        self.baseURL = "http://\(address)"
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Queues faults, each used by one checkout call in order (see the stand-in's README in docs/testing.md).
+    func inject(_ faults: [[String: Any]]) async throws {
+        _ = try await control("POST", "/_standin/faults", ["faults": faults])
+    }
+
+    /// Adds fixed latency to every checkout call.
+    func setLatency(milliseconds: Int) async throws {
+        _ = try await control("POST", "/_standin/latency", ["ms": milliseconds])
+    }
+
+    /// Every checkout call received so far.
+    func recordedRequests() async throws -> [RecordedRequest] {
+        let data = try await control("GET", "/_standin/requests", nil)
+        guard let items = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] else {
+            throw SupportError("unexpected /_standin/requests body")
+        }
+        return items.map(RecordedRequest.init)
+    }
+
+    private func control(_ method: String, _ path: String, _ body: [String: Any]?) async throws -> Data {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+            throw SupportError("stand-in control \(path) failed: \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+
+    private static func firstLine(of handle: FileHandle) async -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var bytes = Data()
+                while !bytes.contains(UInt8(ascii: "\n")) {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    bytes.append(chunk)
+                }
+                let text = String(decoding: bytes, as: UTF8.self)
+                continuation.resume(returning: text.split(separator: "\n").first.map(String.init) ?? "")
+            }
+        }
+    }
+}
+
+/// One checkout call as the stand-in received it.
+struct RecordedRequest: @unchecked Sendable {
+    // @unchecked: plain values decoded from JSON, never mutated after init.
+    var headers: [String: String]
+    var params: [(String, String)]
+    var idempotencyKey: String?
+
+    init(_ json: [String: Any]) {
+        headers = (json["headers"] as? [String: String]) ?? [:]
+        params = ((json["params"] as? [[String]]) ?? []).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+        idempotencyKey = json["idempotencyKey"] as? String
+    }
+
+    /// The value of one form field, as Stripe decoded it.
+    func param(_ name: String) -> String? {
+        params.first { $0.0 == name }?.1
+    }
+}
