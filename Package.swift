@@ -73,6 +73,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "StripeStandInTests",
+            dependencies: ["stripe-stand-in"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: [.product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: strict

@@ -206,8 +206,9 @@ private final class Worker: @unchecked Sendable {
         case .tooLarge: return .tooLarge
         case .malformed: return .malformed("CONTENT_LENGTH is not a number")
         }
-        let capacity = (expected ?? limit) + 1
-        var body = [UInt8](repeating: 0, count: min(capacity, expected.map { $0 + 1 } ?? 16 * 1024))
+        // With a length, read exactly that many bytes (as CGI does); without one, up to one past the limit.
+        let capacity = expected ?? (limit + 1)
+        var body = [UInt8](repeating: 0, count: expected ?? min(capacity, 16 * 1024))
         var filled = 0
         while true {
             if filled == body.count {
@@ -223,10 +224,8 @@ private final class Worker: @unchecked Sendable {
             filled += Int(count)
         }
         if filled > limit { return .tooLarge }
-        if let expected, filled != expected {
-            return filled < expected
-                ? .malformed("body has \(filled) bytes, CONTENT_LENGTH announced \(expected)")
-                : .malformed("body is longer than CONTENT_LENGTH")
+        if let expected, filled < expected {
+            return .malformed("body has \(filled) bytes, CONTENT_LENGTH announced \(expected)")
         }
         body.removeSubrange(filled...)
         return .bytes(body)

@@ -21,7 +21,7 @@ public enum SettingsLoader {
     /// Loads and validates the settings from `environment` and the files it points at.
     ///
     /// `BILLING_CONFIG` names an optional JSON file; `BILLING_ENV_FILE` an optional `.env` file
-    /// (default: `.env` in the working directory, when present).
+    /// (default: `.env` in the working directory, when present; an empty value means none).
     public static func load(environment: [String: String]) async throws -> Settings {
         let trusted = trustedEnvironment(environment)
         let secretNames: Set<String> = ["STRIPE_SECRET_KEY", "JWT_SECRET"]
@@ -29,8 +29,9 @@ public enum SettingsLoader {
             EnvironmentVariablesProvider(environmentVariables: trusted, secretsSpecifier: .specific(secretNames))
         ]
         var problems: [String] = []
+        // BILLING_ENV_FILE names the file; set but empty, it turns the `.env` lookup off.
         let envFile = trusted["BILLING_ENV_FILE"] ?? ".env"
-        if trusted["BILLING_ENV_FILE"] != nil || FileManager.default.fileExists(atPath: envFile) {
+        if !envFile.isEmpty && (trusted["BILLING_ENV_FILE"] != nil || FileManager.default.fileExists(atPath: envFile)) {
             do {
                 providers.append(
                     try await EnvironmentVariablesProvider(

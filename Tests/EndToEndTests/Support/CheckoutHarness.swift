@@ -29,7 +29,7 @@ struct CheckoutHarness: Sendable {
             "STRIPE_API_BASE": standIn.baseURL,
             "STRIPE_TIMEOUT_SECONDS": "5",
             "FRONTEND_URL": Self.frontend,
-            "BILLING_ENV_FILE": "/dev/null",
+            "BILLING_ENV_FILE": "",
         ]
     }
 

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built binary as a long-running FastCGI server (`--listen`), many requests per process.
+@Suite("FastCGI end to end")
+struct FastCGIEndToEndTests {
+    @Test("serves the contract's answers, request after request, from one process")
+    func contract() async throws {
+        let harness = try await CheckoutHarness()
+        let server = try await FastCGIProcess(settings: harness.settings)
+        let token = try await Tokens.make()
+        let ok = try await server.request(headers: harness.authorized(token))
+        #expect(ok.status == 200)
+        #expect(try ok.json()["url"] as? String != nil)
+        let anonymous = try await server.request()
+        #expect(anonymous.status == 401)
+        #expect(anonymous.headers["www-authenticate"] == "Bearer")
+        let invalid = try await server.request(headers: harness.authorized(token), body: "[]")
+        #expect(invalid.status == 422)
+        let notFound = try await server.request(path: "/nope", headers: harness.authorized(token))
+        #expect(notFound.status == 404)
+        let get = try await server.request(method: "GET", headers: harness.authorized(token), body: "")
+        #expect(get.status == 405)
+        #expect(get.headers["allow"] == "POST")
+        let again = try await server.request(headers: harness.authorized(token))
+        #expect(again.status == 200)
+        #expect(try await harness.standIn.recordedRequests().count == 2)
+    }
+
+    @Test("a slow Stripe does not serialize requests: 40 at once with 300 ms latency finish together")
+    func concurrency() async throws {
+        let harness = try await CheckoutHarness()
+        try await harness.standIn.setLatency(milliseconds: 300)
+        let server = try await FastCGIProcess(settings: harness.settings)
+        let token = try await Tokens.make()
+        let started = ContinuousClock.now
+        let responses = try await server.parallelRequests(count: 40, headers: harness.authorized(token))
+        let elapsed = ContinuousClock.now - started
+        #expect(responses.allSatisfy { $0.status == 200 })
+        #expect(Set(responses.map(\.bodyText)).count == 40, "each request gets its own session")
+        // Serialized, 40 × 300 ms would be 12 s.
+        #expect(elapsed < .seconds(4))
+    }
+
+    @Test("SIGTERM lets in-flight requests finish with complete answers, then exits 0", arguments: [SIGTERM, SIGUSR1])
+    func gracefulShutdown(signalNumber: Int32) async throws {
+        let harness = try await CheckoutHarness()
+        try await harness.standIn.setLatency(milliseconds: 800)
+        let server = try await FastCGIProcess(settings: harness.settings)
+        let token = try await Tokens.make()
+        async let responses = server.parallelRequests(count: 8, headers: harness.authorized(token))
+        // All eight are waiting on Stripe's 800 ms when the signal arrives.
+        try await Task.sleep(for: .milliseconds(400))
+        server.signal(signalNumber)
+        let statuses = try await responses.map(\.status)
+        #expect(statuses == Array(repeating: 200, count: 8))
+        #expect(try await harness.standIn.recordedRequests().count == 8)
+        let (status, log) = try await server.waitForExit()
+        #expect(status == 0)
+        #expect(log.contains("stopped"))
+    }
+
+    @Test("refuses to start on missing settings, with one line per problem")
+    func refusesBadSettings() async throws {
+        let result = try await ProcessRunner.run(
+            try Binaries.billingCheckout(), arguments: ["--listen", "127.0.0.1:1"],
+            environment: ["PATH": "/usr/bin:/bin", "BILLING_ENV_FILE": "", "STRIPE_SECRET_KEY": "pk_live_wrongkind"])
+        #expect(result.exitCode == 78)
+        let lines = result.stderrText.split(separator: "\n")
+        #expect(lines.contains { $0.contains("STRIPE_SECRET_KEY") && $0.contains("sk_") })
+        #expect(lines.contains { $0.contains("FRONTEND_URL") })
+        #expect(lines.contains { $0.contains("JWT_SECRET") })
+        #expect(!result.stderrText.contains("pk_live_wrongkind"))
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The binary running as a FastCGI server on `--listen 127.0.0.1:PORT`, reached through libfcgi's `cgi-fcgi`.
+final class FastCGIProcess: @unchecked Sendable {
+    // @unchecked: `process` is started in init and only stopped afterwards.
+    let process: Process
+    let port: Int
+    private let errors = Pipe()
+
+    /// Starts the binary with `settings` as its whole environment and waits until it accepts connections.
+    init(settings: [String: String]) async throws {
+        port = try Self.freePort()
+        process = Process()
+        process.executableURL = try Binaries.billingCheckout()
+        process.arguments = ["--listen", "127.0.0.1:\(port)"]
+        process.environment = settings
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        for _ in 0..<200 {
+            if Self.canConnect(port: port) { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        process.terminate()
+        throw SupportError("billing-checkout did not listen on \(port)")
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Sends a signal (SIGTERM, SIGUSR1) to the server.
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the server to exit and returns its status and what it logged.
+    func waitForExit(timeout: Double = 20) async throws -> (status: Int32, log: String) {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw SupportError("server did not exit within \(timeout) s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, log)
+    }
+
+    /// One request through `cgi-fcgi -bind -connect`, which turns a CGI environment into a FastCGI request.
+    func request(
+        method: String = "POST", path: String = CheckoutHarness.path, headers: [String: String] = [:],
+        body: String = "{}", contentType: String? = "application/json"
+    ) async throws -> CGIResponse {
+        var environment: [String: String] = [
+            "REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_LENGTH": String(body.utf8.count),
+        ]
+        if let contentType { environment["CONTENT_TYPE"] = contentType }
+        for (name, value) in headers {
+            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+        }
+        let result = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/cgi-fcgi"), arguments: ["-bind", "-connect", "127.0.0.1:\(port)"],
+            environment: environment, stdin: Data(body.utf8))
+        return try CGIResponse.parse(result.stdout)
+    }
+
+    /// Sends `count` identical requests at once from one shell (spawning them from the test process
+    /// would measure Foundation's process launching instead), returning each response's status and body.
+    func parallelRequests(count: Int, headers: [String: String], body: String = "{}") async throws -> [CGIResponse] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fcgi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(body.utf8).write(to: directory.appendingPathComponent("body"))
+        var environment: [String: String] = [
+            "PATH": "/usr/bin:/bin", "REQUEST_METHOD": "POST", "REQUEST_URI": CheckoutHarness.path,
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": String(body.utf8.count), "DIR": directory.path,
+            "PORT": String(port), "COUNT": String(count),
+        ]
+        for (name, value) in headers {
+            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+        }
+        let script = """
+            for i in $(seq 1 "$COUNT"); do
+                cgi-fcgi -bind -connect "127.0.0.1:$PORT" <"$DIR/body" >"$DIR/out.$i" &
+            done
+            wait
+            """
+        _ = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/bin/bash"), arguments: ["-c", script], environment: environment)
+        return try (1...count).map { index in
+            try CGIResponse.parse(Data(contentsOf: directory.appendingPathComponent("out.\(index)")))
+        }
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw SupportError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}

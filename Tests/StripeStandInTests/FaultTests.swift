@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Checks the fault queue, latency and the other control endpoints.
+@Suite struct FaultTests {
+
+    /// Status faults use Stripe's error types, codes and `Stripe-Should-Retry`, one per request, in order.
+    @Test func appliesStatusFaultsInOrder() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"status","status":429}"#,
+                                     #"{"kind":"status","status":500,"shouldRetry":false,"code":"lock_timeout"}"#)
+        let (limited, limitedResponse) = try await client.createSession(validForm)
+        #expect(limitedResponse.statusCode == 429)
+        let limitError = try #require(try StandInClient.object(limited)["error"] as? [String: Any])
+        #expect(limitError["type"] as? String == "rate_limit_error")
+        #expect(limitError["code"] as? String == "rate_limit")
+        let (failed, failedResponse) = try await client.createSession(validForm)
+        #expect(failedResponse.statusCode == 500)
+        #expect(failedResponse.value(forHTTPHeaderField: "Stripe-Should-Retry") == "false")
+        let failError = try #require(try StandInClient.object(failed)["error"] as? [String: Any])
+        #expect(failError["type"] as? String == "api_error")
+        #expect(failError["code"] as? String == "lock_timeout")
+        let (_, normal) = try await client.createSession(validForm)
+        #expect(normal.statusCode == 200)
+    }
+
+    /// `nonJSON` answers HTML and `noURL` answers a session without `url`.
+    @Test func servesMalformedAnswers() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"nonJSON","status":502}"#, #"{"kind":"noURL"}"#)
+        let (html, htmlResponse) = try await client.createSession(validForm)
+        #expect(htmlResponse.statusCode == 502)
+        #expect(htmlResponse.value(forHTTPHeaderField: "Content-Type") == "text/html")
+        #expect(String(decoding: html, as: UTF8.self) == "<html>oops</html>")
+        let (session, sessionResponse) = try await client.createSession(validForm)
+        #expect(sessionResponse.statusCode == 200)
+        let object = try StandInClient.object(session)
+        #expect(object["url"] == nil)
+        #expect((object["id"] as? String)?.hasPrefix("cs_test_") == true)
+    }
+
+    /// `drop` closes the connection with no response; on a fresh connection URLSession fails at once.
+    @Test func dropsConnections() async throws {
+        let standIn = try await StandInProcess()
+        try await StandInClient(baseURL: standIn.baseURL).queueFaults(#"{"kind":"drop"}"#)
+        let client = StandInClient(baseURL: standIn.baseURL, timeout: 5)
+        let started = Date()
+        await #expect(throws: URLError.self) { _ = try await client.createSession(validForm) }
+        #expect(Date().timeIntervalSince(started) < 2)
+        let (_, after) = try await client.createSession(validForm)
+        #expect(after.statusCode == 200)
+    }
+
+    /// With `STAND_IN_CONNECTION_CLOSE=1` no connection is reused, so `drop` fails at once even on a shared session.
+    @Test func dropsConnectionsPromptlyWhenNotKeepingAlive() async throws {
+        let standIn = try await StandInProcess(environment: ["STAND_IN_CONNECTION_CLOSE": "1"])
+        let client = StandInClient(baseURL: standIn.baseURL, timeout: 5)
+        try await client.queueFaults(#"{"kind":"drop"}"#)
+        let started = Date()
+        do {
+            _ = try await client.createSession(validForm)
+            Issue.record("expected the dropped request to fail")
+        } catch let error as URLError {
+            #expect(error.code != .timedOut)
+        }
+        #expect(Date().timeIntervalSince(started) < 2)
+        let (_, after) = try await client.createSession(validForm)
+        #expect(after.statusCode == 200)
+        #expect(after.value(forHTTPHeaderField: "Connection") == "close")
+    }
+
+    #if os(Linux)
+    /// Documents a FoundationNetworking quirk: a drop on a reused connection is retried by libcurl without the body and times out.
+    @Test func dropOnReusedConnectionTimesOutOnLinux() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL, timeout: 1)
+        try await client.queueFaults(#"{"kind":"drop"}"#)
+        do {
+            _ = try await client.createSession(validForm)
+            Issue.record("expected the dropped request to fail")
+        } catch let error as URLError {
+            #expect(error.code == .timedOut)
+        }
+    }
+    #endif
+
+    /// `hang` never answers, so the client times out, while other requests still get answers.
+    @Test func hangsWithoutBlockingOthers() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"hang"}"#)
+        let started = Date()
+        async let hung = client.createSession(validForm, timeout: 1.5)
+        try await Task.sleep(for: .milliseconds(200))
+        let (_, other) = try await client.createSession(validForm)
+        #expect(other.statusCode == 200)
+        #expect(Date().timeIntervalSince(started) < 1.4)
+        do {
+            _ = try await hung
+            Issue.record("expected the hung request to time out")
+        } catch let error as URLError {
+            #expect(error.code == .timedOut)
+        }
+    }
+
+    /// A latency fault delays only the next request.
+    @Test func delaysOneRequest() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"latency","ms":400}"#)
+        var started = Date()
+        _ = try await client.createSession(validForm)
+        #expect(Date().timeIntervalSince(started) >= 0.4)
+        started = Date()
+        _ = try await client.createSession(validForm)
+        #expect(Date().timeIntervalSince(started) < 0.4)
+    }
+
+    /// Requests are recorded with lowercased headers, raw body and decoded pairs; reset clears everything.
+    @Test func recordsRequestsAndResets() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        _ = try await client.createSession("mode=payment&metadata[note]=a+b%26c", idempotencyKey: "key-r")
+        let (data, _) = try await client.send("GET", "_standin/requests")
+        let records = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        #expect(records.count == 1)
+        let record = try #require(records.first)
+        #expect(record["body"] as? String == "mode=payment&metadata[note]=a+b%26c")
+        #expect(record["params"] as? [[String]] == [["mode", "payment"], ["metadata[note]", "a b&c"]])
+        #expect(record["idempotencyKey"] as? String == "key-r")
+        #expect(record["method"] as? String == "POST")
+        let headers = try #require(record["headers"] as? [String: String])
+        #expect(headers["authorization"] == "Bearer sk_test_standin")
+        try await client.queueFaults(#"{"kind":"status","status":503}"#)
+        _ = try await client.send("POST", "_standin/reset")
+        let (empty, _) = try await client.send("GET", "_standin/requests")
+        #expect(String(decoding: empty, as: UTF8.self) == "[]")
+        let (_, afterReset) = try await client.createSession(validForm)
+        #expect(afterReset.statusCode == 200)
+    }
+
+    /// Bad control requests get a 400.
+    @Test func rejectsBadFaults() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        let (_, unknown) = try await client.send("POST", "_standin/faults", body: #"{"faults":[{"kind":"explode"}]}"#)
+        #expect(unknown.statusCode == 400)
+        let (_, malformed) = try await client.send("POST", "_standin/latency", body: "ms=3")
+        #expect(malformed.statusCode == 400)
+    }
+
+    /// With 300 ms added latency, many parallel requests finish in about one latency period, not in sequence.
+    @Test(arguments: [50, 200])
+    func handlesConcurrentRequests(count: Int) async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL, timeout: 30)
+        let (_, latency) = try await client.send("POST", "_standin/latency", body: #"{"ms":300}"#)
+        #expect(latency.statusCode == 200)
+        let started = Date()
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<count {
+                group.addTask { try await client.createSession(validForm).1.statusCode }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        print("\(count) concurrent requests with 300 ms latency took \(elapsed) s")
+        #expect(statuses.count == count && statuses.allSatisfy { $0 == 200 })
+        #expect(elapsed >= 0.3)
+        #expect(elapsed < 3)
+    }
+}
