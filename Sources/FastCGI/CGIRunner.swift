@@ -21,7 +21,8 @@ public struct CGIRunner: Sendable {
         let response: FastCGIResponse
         do {
             let head = try CGIEnvironment.requestHead(from: environment)
-            let body = readBody(declared: environment["CONTENT_LENGTH"])
+            let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
+            let body = readBody(declared: environment["CONTENT_LENGTH"], toEndOfInput: chunked)
             let request = FastCGIRequest(head: head, body: body, remoteAddress: environment["REMOTE_ADDR"])
             response = AsyncBridge.run { await handler(request) }
         } catch {
@@ -30,28 +31,39 @@ public struct CGIRunner: Sendable {
         writeAll(ResponseEncoder.encode(response))
     }
 
-    /// Reads exactly `CONTENT_LENGTH` bytes from stdin; CGI gives no body without one (RFC 3875 §4.2).
-    private func readBody(declared: String?) -> RequestBody {
+    /// Reads exactly `CONTENT_LENGTH` bytes from stdin. Without one there is no body (RFC 3875 §4.2), except
+    /// for a chunked request, whose body a server such as Apache streams to end of input: then read to the end.
+    private func readBody(declared: String?, toEndOfInput: Bool) -> RequestBody {
         switch CGIEnvironment.declaredLength(declared, limit: maxBodySize) {
-        case .absent: return .bytes([])
+        case .absent:
+            guard toEndOfInput else { return .bytes([]) }
+            let bytes = read(upTo: maxBodySize + 1)
+            return bytes.count > maxBodySize ? .tooLarge : .bytes(bytes)
         case .malformed: return .malformed("CONTENT_LENGTH is not a number")
         case .tooLarge: return .tooLarge
         case .exactly(let length):
-            var body = [UInt8](repeating: 0, count: length)
-            var filled = 0
-            while filled < length {
-                let count = body.withUnsafeMutableBytes { buffer in
-                    read(0, buffer.baseAddress! + filled, length - filled)
-                }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                filled += count
-            }
-            guard filled == length else {
-                return .malformed("body has \(filled) bytes, CONTENT_LENGTH announced \(length)")
+            let body = read(upTo: length)
+            guard body.count == length else {
+                return .malformed("body has \(body.count) bytes, CONTENT_LENGTH announced \(length)")
             }
             return .bytes(body)
         }
+    }
+
+    /// Reads stdin until `limit` bytes or end of input.
+    private func read(upTo limit: Int) -> [UInt8] {
+        var body = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let count = body.withUnsafeMutableBytes { buffer in
+                Glibc.read(0, buffer.baseAddress! + filled, limit - filled)
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            filled += count
+        }
+        body.removeSubrange(filled...)
+        return body
     }
 
     private func writeAll(_ bytes: [UInt8]) {

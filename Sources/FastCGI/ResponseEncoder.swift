@@ -26,6 +26,7 @@ public enum ResponseEncoder {
 
     /// `content-type` as `Content-Type`: header names are case-insensitive, but people read them.
     static func titleCased(_ name: String) -> String {
+        if name == "www-authenticate" { return "WWW-Authenticate" }
         var result = ""
         result.reserveCapacity(name.utf8.count)
         var startOfWord = true

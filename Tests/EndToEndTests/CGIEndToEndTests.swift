@@ -185,6 +185,22 @@ struct CGIEndToEndTests {
         #expect(try await harness.standIn.recordedRequests().isEmpty)
     }
 
+    @Test("a chunked body (no CONTENT_LENGTH, Transfer-Encoding: chunked) is read to the end of input")
+    func chunkedBody() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        var headers = harness.authorized(token)
+        headers["Transfer-Encoding"] = "chunked"
+        let body = #"{"cancel_url":"http://localhost:3000/back"}"#
+        let (response, _) = try await harness.cgi(headers: headers, body: body, settings: ["CONTENT_LENGTH": nil])
+        #expect(response.status == 200)
+        let call = try #require(try await harness.standIn.recordedRequests().first)
+        #expect(call.param("cancel_url") == "http://localhost:3000/back")
+        // Without chunked encoding, no CONTENT_LENGTH means no body (RFC 3875), which is a missing body.
+        let plain = try await harness.cgi(headers: harness.authorized(token), body: body, settings: ["CONTENT_LENGTH": nil])
+        #expect(plain.response.status == 422)
+    }
+
     @Test("missing settings answer 500 Billing is not configured and say why in the log, without secrets")
     func notConfigured() async throws {
         let harness = try await CheckoutHarness()

@@ -16,7 +16,7 @@ import Testing
             .ok, [.contentType: "application/json", .cacheControl: "no-store", .wwwAuthenticate: "Bearer"],
             body: #"{"url":"x"}"#)
         #expect(text == "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-            + "Www-Authenticate: Bearer\r\nContent-Length: 11\r\n\r\n{\"url\":\"x\"}")
+            + "WWW-Authenticate: Bearer\r\nContent-Length: 11\r\n\r\n{\"url\":\"x\"}")
     }
 
     @Test("Content-Length is the body's real length, once, whatever the response said", arguments: [

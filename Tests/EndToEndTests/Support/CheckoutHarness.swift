@@ -40,7 +40,6 @@ struct CheckoutHarness: Sendable {
         contentLength: String? = nil, settings overrides: [String: String?] = [:]
     ) async throws -> (response: CGIResponse, process: ProcessResult) {
         var environment = settings
-        for (name, value) in overrides { environment[name] = value }
         environment["GATEWAY_INTERFACE"] = "CGI/1.1"
         environment["SERVER_PROTOCOL"] = "HTTP/1.1"
         environment["REQUEST_METHOD"] = method
@@ -56,6 +55,8 @@ struct CheckoutHarness: Sendable {
         for (name, value) in headers {
             environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
         }
+        // Overrides last, so that a test can also remove or replace a meta-variable.
+        for (name, value) in overrides { environment[name] = value }
         let result = try await ProcessRunner.run(binary, environment: environment, stdin: bodyData)
         guard result.exitCode == 0 else {
             throw SupportError("billing-checkout exited \(result.exitCode): \(result.stderrText)")
