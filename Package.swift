@@ -11,6 +11,9 @@ let package = Package(
     products: [
         .executable(name: "billing-checkout", targets: ["billing-checkout"]),
         .executable(name: "stripe-stand-in", targets: ["stripe-stand-in"]),
+        // Libraries only so that the fuzzing package in Fuzz/ can depend on them.
+        .library(name: "Billing", targets: ["Billing"]),
+        .library(name: "FastCGI", targets: ["FastCGI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-configuration", exact: "1.4.0"),

@@ -51,6 +51,8 @@ public enum CGIEnvironment {
         switch name {
         case "CONTENT_TYPE": return .contentType
         case "CONTENT_LENGTH": return .contentLength
+        // nginx passes these as well as CONTENT_TYPE/CONTENT_LENGTH; reading both would double the header.
+        case "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH": return nil
         default:
             guard name.hasPrefix("HTTP_"), name.count > 5 else { return nil }
             let rawName = name.dropFirst(5).lowercased().replacingUnderscores()

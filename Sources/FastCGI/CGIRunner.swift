@@ -29,6 +29,25 @@ public struct CGIRunner: Sendable {
             response = TransportResponses.badRequest
         }
         writeAll(ResponseEncoder.encode(response))
+        // mod_cgid resets the client's connection when the program exits with body bytes unread, which would cut
+        // the 413 off: read and discard the announced body (at most 16 MiB) after answering.
+        if case .tooLarge = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize),
+            let announced = Int(environment["CONTENT_LENGTH"] ?? "")
+        {
+            discard(min(announced, 16 * 1024 * 1024))
+        }
+    }
+
+    /// Reads and drops `limit` bytes of stdin, or until its end.
+    private func discard(_ limit: Int) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var total = 0
+        while total < limit {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress!, min($0.count, limit - total)) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { return }
+            total += count
+        }
     }
 
     /// Reads exactly `CONTENT_LENGTH` bytes from stdin. Without one there is no body (RFC 3875 §4.2), except

@@ -53,8 +53,11 @@ struct FastCGIEndToEndTests {
         let server = try await FastCGIProcess(settings: harness.settings)
         let token = try await Tokens.make()
         async let responses = server.parallelRequests(count: 8, headers: harness.authorized(token))
-        // All eight are waiting on Stripe's 800 ms when the signal arrives.
-        try await Task.sleep(for: .milliseconds(400))
+        // Signal once all eight are waiting on Stripe's 800 ms: each is then in flight.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await harness.standIn.recordedRequests().count < 8 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         server.signal(signalNumber)
         let statuses = try await responses.map(\.status)
         #expect(statuses == Array(repeating: 200, count: 8))
@@ -62,6 +65,37 @@ struct FastCGIEndToEndTests {
         let (status, log) = try await server.waitForExit()
         #expect(status == 0)
         #expect(log.contains("stopped"))
+    }
+
+    @Test("after every Stripe fault and hostile request, the same process still serves the next request")
+    func survivesFaults() async throws {
+        let harness = try await CheckoutHarness()
+        var settings = harness.settings
+        settings["STRIPE_TIMEOUT_SECONDS"] = "6"
+        let server = try await FastCGIProcess(settings: settings)
+        let bearer = harness.authorized(try await Tokens.make())
+        let faults: [([[String: Any]], Int)] = [
+            (Array(repeating: ["kind": "status", "status": 500], count: 3), 503),
+            ([["kind": "status", "status": 429]], 503),
+            (Array(repeating: ["kind": "hang"], count: 3), 504),
+            (Array(repeating: ["kind": "drop"], count: 3), 503),
+            ([["kind": "nonJSON", "status": 200]], 502),
+            ([["kind": "noURL"]], 502),
+            ([["kind": "status", "status": 400]], 502),
+        ]
+        for (fault, expected) in faults {
+            try await harness.standIn.inject(fault)
+            let failed = try await server.request(headers: bearer)
+            #expect(failed.status == expected, "\(fault)")
+            let next = try await server.request(headers: bearer)
+            #expect(next.status == 200, "after \(fault)")
+        }
+        for body in ["[" + String(repeating: "[", count: 5000), "{\"a\":\"\u{0}\"}", "nul\u{0}l"] {
+            let hostile = try await server.request(headers: bearer, body: body)
+            #expect((400..<500).contains(hostile.status))
+            #expect(try await server.request(headers: bearer).status == 200)
+        }
+        #expect(server.process.isRunning)
     }
 
     @Test("refuses to start on missing settings, with one line per problem")

@@ -73,7 +73,7 @@ struct StripeFaultTests {
     @Test("a hanging Stripe is a 504 within the configured deadline")
     func hang() async throws {
         let harness = try await CheckoutHarness()
-        try await harness.standIn.inject([["kind": "hang"]])
+        try await harness.standIn.inject(Array(repeating: ["kind": "hang"], count: 3))
         let (response, process) = try await checkout(harness, settings: ["STRIPE_TIMEOUT_SECONDS": "2"])
         #expect(response.status == 504)
         #expect(response.bodyText == #"{"detail":"Payment provider timed out"}"#)

@@ -635,7 +635,8 @@ def concurrency(port, stand_in, count=200, latency_ms=300):
             urls.add(json.loads(body)["url"])
     problems = []
     if statuses.get(200) != count:
-        problems.append(f"statuses {statuses}")
+        errors = sorted({body[:120].decode(errors="replace") for status, _, body in results if status != 200})
+        problems.append(f"statuses {statuses}; first errors: {errors[:3]}")
     if len(urls) != count:
         problems.append(f"{len(urls)} distinct session urls, want {count}")
     if elapsed >= 20:

@@ -138,6 +138,10 @@ struct SettingsReader {
 
     private mutating func jwtSettings() -> JWTSettings {
         let secret = secret("jwt.secret", variable: "JWT_SECRET")
+        // RFC 7518 §3.2: an HS256 key must be at least as long as the hash; jwt-kit asserts the same.
+        if let secret, secret.value.utf8.count < 32 {
+            problems.append("jwt.secret (JWT_SECRET) must be at least 32 bytes for HS256 (RFC 7518 §3.2)")
+        }
         var pems: [String] = []
         if let pem = string("jwt.publicKey") { pems.append(pem.replacingOccurrences(of: "\\n", with: "\n")) }
         if let path = string("jwt.publicKeyFile"), let pem = fileContents(path, setting: "jwt.publicKeyFile (JWT_PUBLIC_KEY_FILE)") {

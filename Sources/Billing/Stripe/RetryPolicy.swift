@@ -53,6 +53,18 @@ public struct RetryPolicy: Sendable, Equatable {
         return seconds
     }
 
+    /// A try never gets less than this, unless less than this remains.
+    public static let minimumTryTimeout: Duration = .seconds(2)
+
+    /// How long one try may take: the time left shared among the tries still allowed, but at least two seconds.
+    ///
+    /// A try that stalls (a hung Stripe, or a connection dropped while reused, which URLSession on Linux turns
+    /// into a stall) then leaves time for a retry, instead of eating the whole deadline.
+    public func tryTimeout(remaining: Duration, retriesSoFar: Int) -> Duration {
+        let triesLeft = max(1, maxRetries - retriesSoFar + 1)
+        return min(remaining, max(remaining / triesLeft, Self.minimumTryTimeout))
+    }
+
     private func pow2(_ exponent: Double) -> Double {
         var result = 1.0
         var remaining = Int(min(exponent, 16))

@@ -58,7 +58,7 @@ public final class URLSessionStripeClient: StripeClient {
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { throw .stripeTimedOut }
-            let attempt = await send(request, timeout: remaining)
+            let attempt = await send(request, timeout: policy.tryTimeout(remaining: remaining, retriesSoFar: retries))
             let outcome: RetryPolicy.Outcome
             switch attempt {
             case .exchange(let exchange): outcome = exchange.outcome

@@ -56,3 +56,16 @@ import Testing
         #expect(Self.policy.delay(beforeRetry: 1, jitter: 0, after: Self.status(503, retryAfter: header)) == expected)
     }
 }
+
+@Suite struct TryTimeoutTests {
+    @Test("the deadline is shared among the tries left, never below two seconds", arguments: [
+        (20.0, 0, 2, 20.0 / 3), (20.0, 1, 2, 10.0), (20.0, 2, 2, 20.0), (6.0, 0, 2, 2.0), (1.5, 0, 2, 1.5),
+        (20.0, 0, 0, 20.0), (3.0, 3, 2, 3.0),
+    ])
+    func tryTimeout(remaining: Double, retriesSoFar: Int, maxRetries: Int, expected: Double) {
+        let timeout = RetryPolicy(maxRetries: maxRetries)
+            .tryTimeout(remaining: .milliseconds(Int(remaining * 1000)), retriesSoFar: retriesSoFar)
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        #expect(abs(seconds - expected) < 0.01)
+    }
+}

@@ -8,13 +8,15 @@ import Glibc
 struct CheckoutHarness: Sendable {
     let standIn: StandIn
     let binary: URL
+    let jwtSecret: String
     static let path = "/api/v1/billing/checkout"
     static let frontend = "http://localhost:3000"
 
-    init() async throws {
+    init(stripeKey: String = StandIn.secretKey, jwtSecret: String = Tokens.secret) async throws {
         // A child that closes its stdin early must not kill the test runner.
         signal(SIGPIPE, SIG_IGN)
-        standIn = try await StandIn()
+        standIn = try await StandIn(secretKey: stripeKey)
+        self.jwtSecret = jwtSecret
         binary = try Binaries.billingCheckout()
     }
 
@@ -22,8 +24,8 @@ struct CheckoutHarness: Sendable {
     var settings: [String: String] {
         [
             "PATH": "/usr/bin:/bin",
-            "JWT_SECRET": Tokens.secret,
-            "STRIPE_SECRET_KEY": StandIn.secretKey,
+            "JWT_SECRET": jwtSecret,
+            "STRIPE_SECRET_KEY": standIn.acceptedKey,
             "STRIPE_PRICE_ID": StandIn.basicPrice,
             "STRIPE_PRICES_PRO": StandIn.proPrice,
             "STRIPE_API_BASE": standIn.baseURL,
@@ -31,6 +33,19 @@ struct CheckoutHarness: Sendable {
             "FRONTEND_URL": Self.frontend,
             "BILLING_ENV_FILE": "",
         ]
+    }
+
+    /// The meta-variables of a JSON POST to the endpoint, for tests that pipe raw bytes themselves.
+    func cgiEnvironment(headers: [String: String], contentLength: Int) -> [String: String] {
+        var environment = settings
+        environment["REQUEST_METHOD"] = "POST"
+        environment["REQUEST_URI"] = Self.path
+        environment["CONTENT_TYPE"] = "application/json"
+        environment["CONTENT_LENGTH"] = String(contentLength)
+        for (name, value) in headers {
+            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+        }
+        return environment
     }
 
     /// One CGI request: builds the meta-variables a web server would, pipes `body`, parses stdout.

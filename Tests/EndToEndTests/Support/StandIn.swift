@@ -14,13 +14,17 @@ final class StandIn: @unchecked Sendable {
     static let basicPrice = "price_standin_basic"
     static let proPrice = "price_standin_pro"
 
-    /// Starts a stand-in and waits for its `listening on` line.
-    init() async throws {
+    /// The key this stand-in accepts.
+    let acceptedKey: String
+
+    /// Starts a stand-in that accepts `secretKey`, and waits for its `listening on` line.
+    init(secretKey: String = StandIn.secretKey) async throws {
+        acceptedKey = secretKey
         let process = Process()
         process.executableURL = try Binaries.standIn()
         process.arguments = ["--port", "0", "--host", "127.0.0.1"]
         process.environment = [
-            "STAND_IN_SECRET_KEY": Self.secretKey, "STAND_IN_PRICES": "\(Self.basicPrice),\(Self.proPrice)",
+            "STAND_IN_SECRET_KEY": secretKey, "STAND_IN_PRICES": "\(Self.basicPrice),\(Self.proPrice)",
         ]
         let output = Pipe()
         process.standardOutput = output

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// No secret ever reaches stdout, stderr or the log, whatever path a request takes.
+@Suite("Secrets never leak")
+struct SecretLeakTests {
+    static let stripeKey = "sk_test_STRIPEKEYMARKER7c1e"
+    static let jwtSecret = "JWTSECRETMARKER-4f0d-4f0d-4f0d-4f0d-4f0d"
+
+    @Test("every error path, with marker secrets and tokens, prints none of them")
+    func noMarkerAnywhere() async throws {
+        let harness = try await CheckoutHarness(stripeKey: Self.stripeKey, jwtSecret: Self.jwtSecret)
+        let token = try await Tokens.make(key: Self.jwtSecret)
+        let forged = try await Tokens.make(sub: "TOKENSUBMARKER", key: "another-secret-another-secret-0000")
+        let expired = try await Tokens.make(expiresIn: -10, key: Self.jwtSecret)
+        var outputs: [(stdout: String, stderr: String)] = []
+        func run(
+            _ headers: [String: String], body: String = "{}", settings: [String: String?] = [:]
+        ) async throws {
+            let (response, process) = try await harness.cgi(headers: headers, body: body, settings: settings)
+            _ = response
+            outputs.append((process.stdoutText, process.stderrText))
+        }
+        let bearer = ["Authorization": "Bearer \(token)"]
+        try await run(bearer)  // 200
+        try await run(["Authorization": "Bearer \(forged)"])  // 401, bad signature
+        try await run(["Authorization": "Bearer \(expired)"])  // 401, expired
+        try await run(["Authorization": "Bearer RAWTOKENMARKER"])  // 401, malformed
+        try await run(["Authorization": "Basic \(Data("user:PASSWORDMARKER".utf8).base64EncodedString())"])  // 401
+        try await run(bearer, body: "{bad")  // 422
+        try await run(bearer, body: #"{"success_url":"https://evil.example/?k=\#(Self.stripeKey)"}"#)  // 422 echoes input only
+        try await harness.standIn.inject([
+            ["kind": "status", "status": 500], ["kind": "status", "status": 500], ["kind": "status", "status": 500],
+        ])
+        try await run(bearer)  // 503
+        try await harness.standIn.inject([["kind": "nonJSON", "status": 200]])
+        try await run(bearer)  // 502
+        try await run(bearer, settings: ["STRIPE_SECRET_KEY": "sk_test_WRONGKEYMARKER1234"])  // 502, Stripe 401
+        try await run(bearer, settings: ["STRIPE_API_BASE": "http://127.0.0.1:9"])  // 503, unreachable
+        try await run(bearer, settings: ["FRONTEND_URL": nil])  // 500, not configured
+        try await run(bearer, settings: ["STRIPE_SECRET_KEY": "pk_live_PUBLISHABLEMARKER"])  // 500, wrong kind of key
+
+        let markers = [
+            Self.stripeKey, Self.jwtSecret, token, "RAWTOKENMARKER", "PASSWORDMARKER", "WRONGKEYMARKER",
+            "PUBLISHABLEMARKER", String(token.split(separator: ".")[2]),
+        ]
+        for (index, output) in outputs.enumerated() {
+            for marker in markers {
+                #expect(!output.stderr.contains(marker), "case \(index) logged \(marker.prefix(12))…")
+                // The 422 that echoes the client's own input may of course contain what the client sent.
+                if index == 6 && marker == Self.stripeKey { continue }
+                #expect(!output.stdout.contains(marker), "case \(index) answered \(marker.prefix(12))…")
+            }
+        }
+        #expect(outputs.count == 13)
+    }
+
+    @Test("FastCGI start-up errors name the setting, never its value")
+    func startupErrors() async throws {
+        let result = try await ProcessRunner.run(
+            try Binaries.billingCheckout(), arguments: ["--listen", "127.0.0.1:1"],
+            environment: [
+                "BILLING_ENV_FILE": "", "STRIPE_SECRET_KEY": "pk_live_PUBLISHABLEMARKER", "JWT_SECRET": Self.jwtSecret,
+                "FRONTEND_URL": "ftp://FRONTENDMARKER",
+            ])
+        #expect(result.exitCode == 78)
+        #expect(!result.stderrText.contains("PUBLISHABLEMARKER"))
+        #expect(!result.stderrText.contains(Self.jwtSecret))
+        #expect(result.stderrText.contains("STRIPE_SECRET_KEY"))
+    }
+}
