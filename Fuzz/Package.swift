@@ -24,7 +24,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6), .unsafeFlags(["-parse-as-library"])]
+            swiftSettings: [
+                .swiftLanguageMode(.v6), .enableExperimentalFeature("Extern"), .unsafeFlags(["-parse-as-library"]),
+            ]
         )
     ]
 )

@@ -10,21 +10,21 @@ import Synchronization
 /// Which part of the program the fuzzer feeds, from `BILLING_FUZZ_TARGET`: `json`, `body`, `cgi` or `jwt`.
 let target = ProcessInfo.processInfo.environment["BILLING_FUZZ_TARGET"] ?? "cgi"
 
+/// libFuzzer's driver, linked in by `-sanitize=fuzzer`.
+@_extern(c, "LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
 /// The program's entry point. SwiftPM links an executable target's `main` to `billing_fuzz_main`, which
-/// would hide libFuzzer's own `main`, so this hands control to libFuzzer's driver explicitly.
+/// hides libFuzzer's own `main`, so this hands control to libFuzzer's driver explicitly.
 @_cdecl("billing_fuzz_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    typealias Driver = @convention(c) (
-        UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-        @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-    ) -> CInt
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "LLVMFuzzerRunDriver") else {
-        fputs("billing-fuzz: built without -sanitize=fuzzer (no LLVMFuzzerRunDriver)\n", stderr)
-        return 2
-    }
     var count = argc
     var arguments = argv
-    return unsafeBitCast(symbol, to: Driver.self)(&count, &arguments, fuzzOne)
+    return runFuzzerDriver(&count, &arguments, fuzzOne)
 }
 
 /// The libFuzzer entry point: one input, any bytes; a crash, a hang or a failed check is a finding.

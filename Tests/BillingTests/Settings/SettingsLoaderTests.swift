@@ -6,7 +6,7 @@ import Testing
 /// `SettingsLoader.load(environment:)`: environment over the JSON file over defaults, every problem at once.
 @Suite struct SettingsLoaderTests {
     static let minimal = [
-        "STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_PRICE_ID": "price_env", "JWT_SECRET": "jwt-env-secret",
+        "STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_PRICE_ID": "price_env", "JWT_SECRET": "jwt-env-secret-0123456789abcdef-0123",
         "FRONTEND_URL": "https://app.example.com/",
     ]
 
@@ -37,7 +37,7 @@ import Testing
         #expect(settings.stripe.maxNetworkRetries == 2)
         #expect(settings.stripe.timeoutSeconds == 20)
         #expect(settings.stripe.allowPromotionCodes == nil)
-        #expect(settings.jwt.secret?.value == "jwt-env-secret")
+        #expect(settings.jwt.secret?.value == "jwt-env-secret-0123456789abcdef-0123")
         #expect(settings.jwt.planClaim == "plan")
         #expect(settings.defaultSuccessURL == "https://app.example.com/dashboard?success=true")
         #expect(settings.allowedRedirectOrigins == [Fixture.appOrigin])
@@ -81,10 +81,10 @@ import Testing
         environment["STRIPE_SECRET_KEY"] = nil
         environment["JWT_SECRET"] = nil
         environment["STRIPE_SECRET_KEY_FILE"] = try Self.file("sk_test_from_file\n")
-        environment["JWT_SECRET_FILE"] = try Self.file("  jwt-file-secret  \n")
+        environment["JWT_SECRET_FILE"] = try Self.file("  jwt-file-secret-0123456789abcdef-0123  \n")
         let settings = try await SettingsLoader.load(environment: environment)
         #expect(settings.stripe.secretKey.value == "sk_test_from_file")
-        #expect(settings.jwt.secret?.value == "jwt-file-secret")
+        #expect(settings.jwt.secret?.value == "jwt-file-secret-0123456789abcdef-0123")
         environment["JWT_SECRET_FILE"] = "/nonexistent/billing-secret"
         #expect(await Self.problems(environment).contains { $0.contains("JWT_SECRET_FILE") })
     }
@@ -94,7 +94,7 @@ import Testing
         let json = """
             {"stripe":{"secretKey":"sk_test_file","priceId":"price_file","prices":{"pro":"price_pro_file","team":"price_team_file"},
              "maxNetworkRetries":3,"automaticTax":true},
-             "jwt":{"secret":"jwt-file","planClaim":"tier"},"frontendUrl":"https://app.example.com",
+             "jwt":{"secret":"jwt-file-secret-0123456789abcdef-0123","planClaim":"tier"},"frontendUrl":"https://app.example.com",
              "corsOrigins":["https://app.example.com/"]}
             """
         let settings = try await SettingsLoader.load(environment: [
@@ -172,5 +172,21 @@ import Testing
     ])
     func variableNames(key: String, variable: String) {
         #expect(SettingsReader.variableName(key) == variable)
+    }
+}
+
+@Suite struct JWTSecretLengthTests {
+    @Test("an HS256 secret shorter than 32 bytes is refused with a line naming JWT_SECRET")
+    func shortSecret() async throws {
+        let environment = [
+            "STRIPE_SECRET_KEY": "sk_test_env", "JWT_SECRET": "short-secret", "FRONTEND_URL": "https://app.example.com",
+            "BILLING_ENV_FILE": "",
+        ]
+        do {
+            _ = try await SettingsLoader.load(environment: environment)
+            Issue.record("a 12-byte secret was accepted")
+        } catch let error as SettingsError {
+            #expect(error.problems == ["jwt.secret (JWT_SECRET) must be at least 32 bytes for HS256 (RFC 7518 §3.2)"])
+        }
     }
 }
