@@ -48,6 +48,8 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
+// A web server that closes the pipe early must not kill the process mid-write.
+signal(SIGPIPE, SIG_IGN)
 let options = Options.parse(CommandLine.arguments)
 let environment = ProcessInfo.processInfo.environment
 let isCGI = options.listen == nil && !options.checkOnly && FastCGIServer.isCGI

@@ -36,3 +36,8 @@ struct SupportError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// The meta-variable a web server sets for a request header (`Idempotency-Key` is `HTTP_IDEMPOTENCY_KEY`).
+func cgiVariable(forHeader name: String) -> String {
+    "HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+}

@@ -43,7 +43,7 @@ struct CheckoutHarness: Sendable {
         environment["CONTENT_TYPE"] = "application/json"
         environment["CONTENT_LENGTH"] = String(contentLength)
         for (name, value) in headers {
-            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+            environment[cgiVariable(forHeader: name)] = value
         }
         return environment
     }
@@ -68,7 +68,7 @@ struct CheckoutHarness: Sendable {
         let bodyData = Data(body.utf8)
         environment["CONTENT_LENGTH"] = contentLength ?? String(bodyData.count)
         for (name, value) in headers {
-            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+            environment[cgiVariable(forHeader: name)] = value
         }
         // Overrides last, so that a test can also remove or replace a meta-variable.
         for (name, value) in overrides { environment[name] = value }

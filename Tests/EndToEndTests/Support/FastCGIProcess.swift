@@ -66,7 +66,7 @@ final class FastCGIProcess: @unchecked Sendable {
         ]
         if let contentType { environment["CONTENT_TYPE"] = contentType }
         for (name, value) in headers {
-            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+            environment[cgiVariable(forHeader: name)] = value
         }
         let result = try await ProcessRunner.run(
             URL(fileURLWithPath: "/usr/bin/cgi-fcgi"), arguments: ["-bind", "-connect", "127.0.0.1:\(port)"],
@@ -87,7 +87,7 @@ final class FastCGIProcess: @unchecked Sendable {
             "PORT": String(port), "COUNT": String(count),
         ]
         for (name, value) in headers {
-            environment["HTTP_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] = value
+            environment[cgiVariable(forHeader: name)] = value
         }
         let script = """
             for i in $(seq 1 "$COUNT"); do

@@ -1,0 +1,474 @@
+#!/usr/bin/env python3
+"""Load and lifecycle checks for billing-checkout behind real web servers (issue 5, part 4).
+
+    python3 tests/soak/run.py [--requests N] [--quick] [--only NAME ...] [-v]
+
+1. soak: N requests (default 100000; --quick: 10000) through lighttpd with the shipped config (max-procs 2), a
+   mix of valid and invalid requests from 16 keep-alive clients, while recoverable Stripe faults are re-queued
+   into the stand-in. Zero wrong answers, the same billing-checkout PIDs at the end, RSS growth <= 10 MB per
+   process between the warm-up and the end.
+2. sigterm: SIGTERM to one of lighttpd's billing-checkout processes under load with 200 ms Stripe latency.
+3. fcgid-recycle: Apache mod_fcgid with the shipped config plus short process limits (appended by this test).
+4. lighttpd-sigusr1: SIGUSR1 to every billing-checkout process every 0.5 s during 3000 requests.
+
+Prints one line per check (`ok NAME: numbers` / `FAIL NAME: why`) and ends with `N passed, N failed`.
+Standard library only; needs root, lighttpd, apache2 + libapache2-mod-fcgid and the built binaries
+(BILLING_CHECKOUT_BIN / STAND_IN_BINARY, else .build/debug/). Reuses tests/webservers/run.py for the servers,
+the Stripe stand-in and tokens; every process it starts is stopped by PID on exit.
+"""
+import argparse
+import atexit
+import importlib.util
+import itertools
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import load  # noqa: E402
+
+# tests/webservers/run.py as a module (its file name would clash with this one on sys.path).
+_spec = importlib.util.spec_from_file_location("webservers_run", os.path.join(HERE, "..", "webservers", "run.py"))
+ws = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ws)
+
+MB = 1024  # KiB per MiB
+FAILS = [0]  # failed checks so far (finish() prints a mount's logs with -v when its check failed)
+RSS_LIMIT_KIB = 10 * MB
+VERBOSE = False
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def shipped_value(relative_path, directive):
+    with open(os.path.join(ws.CONF, relative_path)) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == directive:
+                return parts[1]
+    raise RuntimeError(f"{directive} not in {relative_path}")
+
+
+def read_from(path, offset=0):
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def lighttpd_children(mount):
+    return load.descendants_running(mount.proc.pid, ws.BIN)
+
+
+def wait_ready(mount, count, timeout=20.0, exclude=()):
+    """Waits until `count` billing-checkout processes run under the server with their signal handlers installed
+    (before that, SIGTERM/SIGUSR1 would simply kill them). Returns their PIDs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [p for p in load.descendants_running(mount.proc.pid, ws.BIN) if p not in exclude]
+        ready = [p for p in pids if load.catches(p, signal.SIGTERM) and load.catches(p, signal.SIGUSR1)]
+        if len(ready) >= count:
+            return ready
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(ready)} ready billing-checkout processes after {timeout:.0f} s, want {count}"
+                               f" (running: {pids})")
+        time.sleep(0.05)
+
+
+def child_exits(text):
+    """lighttpd's lines about its bin-path children: ([exit statuses], [signals])."""
+    exited = [int(m) for m in re.findall(r"child exited: (-?\d+)", text)]
+    signalled = [int(m) for m in re.findall(r"child signalled: (\d+)", text)]
+    return exited, signalled
+
+
+def fmt_counts(counts):
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: str(kv[0])))
+
+
+class FaultFeeder(threading.Thread):
+    """Keeps recoverable Stripe faults queued in the stand-in while the soak runs.
+
+    A status fault (500, 409, 429 lock_timeout with Stripe-Should-Retry) is added only when the queue is empty and
+    at least `spacing` seconds after the previous one, so no request can meet three in a row within its 2 retries
+    (its tries span ~1.5 s): every valid request must still end in 200. Latency faults (30 ms) fill the gaps.
+    """
+    STATUS = [{"kind": "status", "status": 500}, {"kind": "status", "status": 409},
+              {"kind": "status", "status": 429, "code": "lock_timeout", "shouldRetry": True}]
+
+    def __init__(self, stand_in, spacing=3.0, poll=0.25):
+        super().__init__(daemon=True)
+        self.stand_in, self.spacing, self.poll = stand_in, spacing, poll
+        self.stop = threading.Event()
+        self.status_queued = {500: 0, 409: 0, 429: 0}
+        self.latency_queued = 0
+        self.errors = []
+
+    def run(self):
+        status = itertools.cycle(self.STATUS)
+        last = 0.0
+        while not self.stop.wait(self.poll):
+            try:
+                if self.stand_in.control("POST", "/_standin/faults", {"faults": []})["queued"]:
+                    continue
+                if time.monotonic() - last >= self.spacing:
+                    fault = next(status)
+                    self.stand_in.control("POST", "/_standin/faults", {"faults": [fault]})
+                    self.status_queued[fault["status"]] += 1
+                    last = time.monotonic()
+                else:
+                    self.stand_in.control("POST", "/_standin/faults", {"faults": [{"kind": "latency", "ms": 30}]})
+                    self.latency_queued += 1
+            except Exception as error:  # reported, not fatal for the feeder
+                if len(self.errors) < 5:
+                    self.errors.append(f"{type(error).__name__}: {error}")
+
+
+class ApacheFcgidRecycle(ws.ApacheFcgid):
+    """The shipped mod_fcgid config with short process limits appended, and mod_fcgid's process log at info."""
+    APPENDED = """
+# ---- appended by tests/soak/run.py: recycle processes quickly ----
+FcgidMaxRequestsPerProcess 50
+FcgidIdleTimeout 3
+FcgidProcessLifeTime 8
+FcgidIdleScanInterval 1
+FcgidErrorScanInterval 1
+FcgidZombieScanInterval 1
+"""
+
+    def prepare(self, port):
+        extra, snippet = super().prepare(port)
+        return extra + "LogLevel warn fcgid:info\n", snippet + self.APPENDED
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_soak(report, total, warmup):
+    fails_before = FAILS[0]
+    mount = ws.Lighttpd()
+    port = mount.start()
+    error_log = os.path.join(mount.dir, "error.log")
+    server_out = os.path.join(mount.dir, "server.out")
+    try:
+        pids_start = wait_ready(mount, 2)
+        log_start = size(error_log)
+        requests = load.Requests(ws.token)
+        feeder = FaultFeeder(mount.stand_in)
+        feeder.start()
+        run = load.Load(port, requests, load.mix(load.SOAK_MIX), threads=16, total=total).start()
+        rss_warm = pids_warm = None
+        hard_deadline = time.monotonic() + 900
+        last_print = time.monotonic()
+        while any(w.is_alive() for w in run.workers):
+            done = run.completed()
+            if rss_warm is None and done >= warmup:
+                pids_warm = lighttpd_children(mount)
+                rss_warm = {pid: load.rss_kib(pid) for pid in pids_warm}
+                warm_at = (time.monotonic(), done)
+            if VERBOSE and time.monotonic() - last_print > 10:
+                last_print = time.monotonic()
+                print(f"# soak: {done} requests, {done / (last_print - run.started):.0f}/s", flush=True)
+            if time.monotonic() > hard_deadline:
+                run.stop.set()
+            time.sleep(0.1)
+        run.join()
+        feeder.stop.set()
+        feeder.join(10)
+        elapsed = run.finished - run.started
+        done = run.completed()
+        pids_end = lighttpd_children(mount)
+        rss_end = {pid: load.rss_kib(pid) for pid in pids_end}
+        log_text = read_from(error_log, log_start)
+        retries = read_from(server_out).count("retrying Stripe call") + read_from(error_log).count(
+            "retrying Stripe call")
+
+        rate = done / elapsed
+        by_kind = run.summary(lambda k: k[0])
+        wrong = run.problem_count
+        detail = "; ".join(run.problems[:5])
+        report(wrong == 0 and done == total,
+               "soak", f"{done} requests in {elapsed:.1f} s ({rate:.0f} req/s) from 16 keep-alive clients "
+                       f"({sum(run.connections)} connections), {wrong} wrong answers "
+                       f"({run.exceptions} without a complete response); by kind: {fmt_counts(by_kind)}",
+               f"{done}/{total} requests, {wrong} wrong answers ({run.exceptions} cut): {detail}")
+        faults = sum(feeder.status_queued.values())
+        report(faults > 0 and retries > 0 and not feeder.errors,
+               "soak-faults", f"queued {faults} Stripe status faults ({fmt_counts(feeder.status_queued)}) and "
+                              f"{feeder.latency_queued} latency faults during the run; the binary logged {retries}"
+                              f" retries and every valid request still got 200",
+               f"{faults} status faults queued, {retries} retries logged, feeder errors: {feeder.errors}")
+        exited, signalled = child_exits(log_text)
+        same = sorted(pids_start) == sorted(pids_end) == sorted(pids_warm or [])
+        report(same and not exited and not signalled,
+               "soak-no-crash", f"billing-checkout PIDs {sorted(pids_start)} at the start, warm-up and end; "
+                                f"no child exit in lighttpd's log",
+               f"PIDs start {pids_start}, warm-up {pids_warm}, end {pids_end}; exits {exited}, signals {signalled}")
+        if rss_warm is None:
+            report(False, "soak-rss", "", f"never reached the warm-up ({warmup} requests)")
+        else:
+            parts, ok = [], True
+            for pid in sorted(set(rss_warm) | set(rss_end)):
+                a, b = rss_warm.get(pid), rss_end.get(pid)
+                if a is None or b is None:
+                    ok = False
+                    parts.append(f"pid {pid}: {a} -> {b} KiB (process missing)")
+                    continue
+                growth = b - a
+                ok &= growth <= RSS_LIMIT_KIB
+                parts.append(f"pid {pid}: {a / MB:.1f} -> {b / MB:.1f} MiB ({growth / MB:+.1f})")
+            report(ok, "soak-rss", f"VmRSS after {warm_at[1]} requests -> after {done}: " + ", ".join(parts)
+                   + f"; limit +{RSS_LIMIT_KIB // MB} MiB", "; ".join(parts))
+    finally:
+        finish(mount, fails_before)
+
+
+def check_sigterm(report):
+    fails_before = FAILS[0]
+    mount = ws.Lighttpd()
+    port = mount.start()
+    error_log = os.path.join(mount.dir, "error.log")
+    try:
+        before = wait_ready(mount, 2)
+        log_start = size(error_log)
+        requests = load.Requests(ws.token)
+        mount.stand_in.control("POST", "/_standin/latency", {"ms": 200})
+        run = load.Load(port, requests, ["valid"], threads=16, keep=True).start()
+        time.sleep(2.5)
+        victim = before[0]
+        signalled_at = time.monotonic()
+        os.kill(victim, signal.SIGTERM)
+        gone_after = None
+        while time.monotonic() - signalled_at < 4.0:
+            if gone_after is None and not load.alive(victim):
+                gone_after = time.monotonic() - signalled_at
+            time.sleep(0.01)
+        run.stop.set()
+        run.join(90)
+        deadline = time.monotonic() + 30
+        while gone_after is None and time.monotonic() < deadline:
+            if not load.alive(victim):
+                gone_after = time.monotonic() - signalled_at
+            time.sleep(0.01)
+        mount.stand_in.control("POST", "/_standin/latency", {"ms": 0})
+        after = wait_ready(mount, 2, timeout=20)
+        new = [p for p in after if p not in before]
+
+        results = run.results
+        cls = run.summary(lambda k: (k[1], k[2]))
+        contract = sum(n for (c, _), n in cls.items() if c == "contract")
+        pages = {s: n for (c, s), n in cls.items() if c == "server-5xx"}
+        cut = sum(n for (c, _), n in cls.items() if c == "cut")
+        wrong = sum(n for (c, _), n in cls.items() if c == "wrong")
+        report(wrong == 0 and cut == 0 and contract > 0,
+               "sigterm-responses", f"{len(results)} requests at 200 ms Stripe latency around the SIGTERM: "
+                                    f"{contract} contract 200s, lighttpd error pages {pages or 0}, "
+                                    f"{cut} cut/partial, {wrong} wrong",
+               f"{contract} 200s, pages {pages}, {cut} cut, {wrong} wrong: {'; '.join(run.problems[:5])}")
+        in_flight = [r for r in results if r.start <= signalled_at - 0.05 and r.end >= signalled_at]
+        bad = [r for r in in_flight if not (r.cls == "contract" and r.status == 200)]
+        report(in_flight and not bad,
+               "sigterm-in-flight", f"{len(in_flight)} requests in flight when the signal arrived, all 200",
+               f"{len(bad)} of {len(in_flight)} in-flight requests did not get 200: "
+               f"{[(r.status, r.cls, r.problem) for r in bad[:5]]}")
+
+        log_text = read_from(error_log, log_start)
+        exited, signals = child_exits(log_text)
+        # The new process must serve: its CPU time grows over a few more requests.
+        ticks0 = {p: (load.stat(p) or (0, 0, 0))[2] for p in new}
+        follow = load.Load(port, requests, ["valid"], threads=4, total=200).start()
+        follow.join(120)
+        ticks1 = {p: (load.stat(p) or (0, 0, 0))[2] for p in new}
+        serving = [p for p in new if ticks1[p] > ticks0[p]]
+        follow_ok = follow.summary(lambda k: k[1]).get("contract", 0)
+        ok = (gone_after is not None and exited == [0] and not signals and len(new) == 1 and serving
+              and follow_ok == 200)
+        report(ok, "sigterm-exit",
+               f"pid {victim} gone {gone_after:.2f} s after SIGTERM, lighttpd logged 'child exited: 0'; "
+               f"new pid {new[0] if new else None} serves (200/200 follow-up requests 200)" if ok else "",
+               f"victim {victim} gone after {gone_after}, lighttpd exits {exited} signals {signals}, PIDs before "
+               f"{before} after {after}, new serving {serving}, follow-up 200s {follow_ok}/200")
+    finally:
+        finish(mount, fails_before)
+
+
+def check_fcgid_recycle(report, total=2000):
+    per_class = int(shipped_value("apache/billing-checkout-fcgid.conf", "FcgidMaxProcessesPerClass"))
+    fails_before = FAILS[0]
+    mount = ApacheFcgidRecycle()
+    port = mount.start()
+    error_log = os.path.join(mount.dir, "error.log")
+    try:
+        requests = load.Requests(ws.token)
+        seen = set()
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                seen.update(load.descendants_running(mount.proc.pid, ws.BIN))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        run = load.Load(port, requests, ["valid", "valid-pro", "valid-urls"], threads=8, total=total).start()
+        run.join(600)
+        elapsed = run.finished - run.started
+        time.sleep(2.5)  # let mod_fcgid's scans kill the last full processes, so their exits are logged
+        stop.set()
+        sampler.join(5)
+        text = read_from(error_log)
+        starts = text.count("serving FastCGI")
+        exits = re.findall(r"mod_fcgid: process \S+\((\d+)\) exit\(([^)]*)\), (.*)", text)
+        codes = {}
+        for _, why, how in exits:
+            m = re.search(r"return code: (-?\d+)", how)
+            key = f"{why}/exit {m.group(1)}" if m else f"{why}/{how.strip()}"
+            codes[key] = codes.get(key, 0) + 1
+        unclean = {k: v for k, v in codes.items() if not k.endswith("/exit 0")}
+        statuses = run.summary(lambda k: (k[1], k[2]))
+        ok200 = statuses.get(("contract", 200), 0)
+        distinct = max(len(seen), starts)
+        ok = ok200 == total and distinct > per_class and not unclean
+        report(ok, "fcgid-recycle",
+               f"{total} valid requests from 8 threads in {elapsed:.1f} s, all 200; FcgidMaxRequestsPerProcess 50 "
+               f"(appended): {len(seen)} distinct PIDs sampled, {starts} process starts logged "
+               f"(> FcgidMaxProcessesPerClass {per_class}); mod_fcgid exits: {fmt_counts(codes)}",
+               f"{ok200}/{total} got 200 ({fmt_counts(statuses)}; {'; '.join(run.problems[:3])}); {len(seen)} PIDs "
+               f"sampled, {starts} starts logged, per-class {per_class}; exits {codes}")
+    finally:
+        finish(mount, fails_before)
+
+
+def check_lighttpd_sigusr1(report, total=3000, every=0.5):
+    fails_before = FAILS[0]
+    mount = ws.Lighttpd()
+    port = mount.start()
+    error_log = os.path.join(mount.dir, "error.log")
+    try:
+        wait_ready(mount, 2)
+        log_start = size(error_log)
+        requests = load.Requests(ws.token)
+        signalled = []
+        stop = threading.Event()
+
+        def signaller():
+            while not stop.wait(every):
+                for pid in lighttpd_children(mount):
+                    # Only processes with the handler installed: before that, SIGUSR1 would kill a starting process.
+                    if pid not in signalled and load.catches(pid, signal.SIGUSR1):
+                        try:
+                            os.kill(pid, signal.SIGUSR1)
+                            signalled.append(pid)
+                        except ProcessLookupError:
+                            pass
+
+        thread = threading.Thread(target=signaller, daemon=True)
+        run = load.Load(port, requests, ["valid"], threads=16, total=total).start()
+        thread.start()
+        run.join(600)
+        stop.set()
+        thread.join(5)
+        elapsed = run.finished - run.started
+        time.sleep(2.0)  # lighttpd reaps and logs the last exits
+        exited, signals = child_exits(read_from(error_log, log_start))
+        cls = run.summary(lambda k: (k[1], k[2]))
+        ok200 = cls.get(("contract", 200), 0)
+        pages = {s: n for (c, s), n in cls.items() if c == "server-5xx"}
+        cut = sum(n for (c, _), n in cls.items() if c == "cut")
+        wrong = sum(n for (c, _), n in cls.items() if c == "wrong")
+        exit_counts = {}
+        for code in exited:
+            exit_counts[code] = exit_counts.get(code, 0) + 1
+        ok = cut == 0 and wrong == 0 and ok200 > 0 and set(exit_counts) <= {0} and not signals
+        non200 = sum(pages.values())
+        report(ok, "lighttpd-sigusr1",
+               f"{total} valid requests in {elapsed:.1f} s while SIGUSR1 went to {len(signalled)} processes "
+               f"(every {every} s): {ok200} got 200, {non200} got a complete lighttpd error page "
+               f"({pages or 'none'}; left to the web server), 0 cut/partial, 0 wrong; lighttpd logged "
+               f"{len(exited)} child exits, all status 0",
+               f"{ok200} 200s, pages {pages}, {cut} cut, {wrong} wrong ({'; '.join(run.problems[:3])}); child exits "
+               f"{exit_counts}, signalled {signals}")
+    finally:
+        finish(mount, fails_before)
+
+
+# ---------------------------------------------------------------- main
+
+
+def finish(mount, fails_before):
+    if VERBOSE and FAILS[0] > fails_before:
+        mount.print_logs()
+    for proc in reversed(list(ws.PROCESSES)):
+        ws.stop(proc)
+    shutil.rmtree(mount.dir, ignore_errors=True)
+    if mount.dir in ws.TEMP_DIRS:
+        ws.TEMP_DIRS.remove(mount.dir)
+
+
+CHECKS = ("soak", "sigterm", "fcgid-recycle", "lighttpd-sigusr1")
+
+
+def main():
+    global VERBOSE
+    parser = argparse.ArgumentParser(description="billing-checkout soak and lifecycle checks")
+    parser.add_argument("--requests", type=int, default=100000, help="soak requests (default 100000)")
+    parser.add_argument("--quick", action="store_true", help="10000-request soak, for development")
+    parser.add_argument("--only", choices=CHECKS, action="append", help="run only this check (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress, and server logs on failure")
+    args = parser.parse_args()
+    VERBOSE = args.verbose
+    total = 10000 if args.quick else args.requests
+    warmup = min(10000, total // 5) if not args.quick else 2000
+    atexit.register(ws.cleanup)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+
+    passed = failed = 0
+
+    def report(ok, name, numbers, why=""):
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+            print(f"ok {name}: {numbers}", flush=True)
+        else:
+            failed += 1
+            FAILS[0] += 1
+            print(f"FAIL {name}: {why}", flush=True)
+
+    for name in args.only or CHECKS:
+        started = time.monotonic()
+        try:
+            if name == "soak":
+                check_soak(report, total, warmup)
+            elif name == "sigterm":
+                check_sigterm(report)
+            elif name == "fcgid-recycle":
+                check_fcgid_recycle(report)
+            elif name == "lighttpd-sigusr1":
+                check_lighttpd_sigusr1(report)
+        except Exception as error:
+            report(False, name, "", f"{type(error).__name__}: {error}")
+        if VERBOSE:
+            print(f"# {name} took {time.monotonic() - started:.1f} s", flush=True)
+    ws.cleanup()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
