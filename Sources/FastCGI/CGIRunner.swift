@@ -1,9 +1,9 @@
 import HTTPTypes
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Serves exactly one request the plain-CGI way: parameters from the environment, body from stdin, response to stdout.

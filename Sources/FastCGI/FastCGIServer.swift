@@ -2,9 +2,9 @@ import CFastCGI
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Set from the SIGTERM/SIGUSR1 handler; read by every worker between requests.
@@ -135,11 +135,13 @@ private final class Worker: @unchecked Sendable {
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         var thread = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, &attributes, { context in
-            let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
-            worker.loop()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread, &attributes,
+            { context in
+                let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
+                worker.loop()
+                return nil
+            }, context)
         pthread_attr_destroy(&attributes)
         if rc != 0 {
             Unmanaged<Worker>.fromOpaque(context).release()

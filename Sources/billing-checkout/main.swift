@@ -4,7 +4,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Command-line options: `--listen ADDRESS` (FastCGI on a socket of our own), `--check` (validate settings), `--help`.
@@ -111,9 +111,11 @@ if isCGI {
     exit(0)
 }
 
-logger.info("serving FastCGI", metadata: ["workers": "\(workers)", "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")"])
+logger.info(
+    "serving FastCGI", metadata: ["workers": "\(workers)", "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")"])
 do {
-    try FastCGIServer(address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes).run(handler: handler)
+    try FastCGIServer(address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes).run(
+        handler: handler)
 } catch {
     fail("\(error)", code: 71)
 }

@@ -13,14 +13,16 @@ struct CheckoutSessionRoute: Sendable {
         let body = String(decoding: try await request.bodyData, as: UTF8.self)
         let params = FormDecoder.pairs(from: body)
         let idempotencyKey = request.headers[HTTPHeader("Idempotency-Key")]
-        await standIn.record(RecordedRequest(
-            method: request.method.rawValue, path: request.path, headers: Self.lowercasedHeaders(request.headers),
-            body: body, params: params, idempotencyKey: idempotencyKey, receivedAt: Date()))
+        await standIn.record(
+            RecordedRequest(
+                method: request.method.rawValue, path: request.path, headers: Self.lowercasedHeaders(request.headers),
+                body: body, params: params, idempotencyKey: idempotencyKey, receivedAt: Date()))
 
         var omitURL = false
         switch await standIn.nextFault() {
         case .status(let code, let shouldRetry, let errorCode):
-            return Fault.statusResponse(code: code, shouldRetry: shouldRetry, errorCode: errorCode).httpResponse(requestID: requestID)
+            return Fault.statusResponse(code: code, shouldRetry: shouldRetry, errorCode: errorCode).httpResponse(
+                requestID: requestID)
         case .nonJSON(let status):
             return Fault.nonJSONResponse(status: status).httpResponse(requestID: requestID)
         case .drop:
@@ -38,8 +40,9 @@ struct CheckoutSessionRoute: Sendable {
         let added = await standIn.addedLatency()
         if added > 0 { try await Task.sleep(for: .milliseconds(added)) }
 
-        var response = await respond(authorization: request.headers[.authorization], params: params,
-                                     idempotencyKey: idempotencyKey, omitURL: omitURL)
+        var response = await respond(
+            authorization: request.headers[.authorization], params: params,
+            idempotencyKey: idempotencyKey, omitURL: omitURL)
         if let idempotencyKey { response.headers["Idempotency-Key"] = idempotencyKey }
         return response.httpResponse(requestID: requestID)
     }
@@ -48,7 +51,9 @@ struct CheckoutSessionRoute: Sendable {
     static let hangSeconds: Double = 600
 
     /// Applies auth, then idempotency, then validation and session creation.
-    private func respond(authorization: String?, params: [FormPair], idempotencyKey: String?, omitURL: Bool) async -> StandInResponse {
+    private func respond(authorization: String?, params: [FormPair], idempotencyKey: String?, omitURL: Bool) async
+        -> StandInResponse
+    {
         if let authError = APIKeyCheck(secretKey: standIn.secretKey).error(forAuthorization: authorization) {
             return authError
         }
@@ -60,13 +65,17 @@ struct CheckoutSessionRoute: Sendable {
             stored.headers["Idempotent-Replayed"] = "true"
             return stored
         case .mismatch:
-            return .stripeError(400, type: "idempotency_error", code: nil, message:
-                "Keys for idempotent requests can only be used with the same parameters they were first used with. "
-                + "Try using a key other than '\(idempotencyKey)' if you meant to execute a different request.")
+            return .stripeError(
+                400, type: "idempotency_error", code: nil,
+                message:
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. "
+                    + "Try using a key other than '\(idempotencyKey)' if you meant to execute a different request.")
         case .inProgress:
-            return .stripeError(409, type: "idempotency_error", code: "idempotency_key_in_use", message:
-                "There is currently another in-progress request using this Stripe-Idempotency-Key. "
-                + "Please try again later.")
+            return .stripeError(
+                409, type: "idempotency_error", code: "idempotency_key_in_use",
+                message:
+                    "There is currently another in-progress request using this Stripe-Idempotency-Key. "
+                    + "Please try again later.")
         case .proceed(let token):
             let response = createSession(params: params, omitURL: omitURL)
             await standIn.finishIdempotent(key: idempotencyKey, token: token, response: response)
@@ -83,7 +92,8 @@ struct CheckoutSessionRoute: Sendable {
         let nested = FormDecoder.nested(params)
         var metadata = JSON.object([])
         if case .object(let members) = nested, let value = members.last(where: { $0.0 == "metadata" })?.1,
-           case .object = value {
+            case .object = value
+        {
             metadata = value
         }
         let id = StripeIdentifier.make("cs_test_", length: 58)
@@ -126,13 +136,17 @@ struct APIKeyCheck {
     /// Returns a 401 response unless the header carries the secret key as Bearer or Basic username.
     func error(forAuthorization header: String?) -> StandInResponse? {
         guard let provided = Self.key(fromAuthorization: header), !provided.isEmpty else {
-            return .stripeError(401, type: "invalid_request_error", code: nil, message:
-                "You did not provide an API key. You need to provide your API key in the Authorization header, "
-                + "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').", includeNullCode: true)
+            return .stripeError(
+                401, type: "invalid_request_error", code: nil,
+                message:
+                    "You did not provide an API key. You need to provide your API key in the Authorization header, "
+                    + "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').", includeNullCode: true)
         }
         guard provided != secretKey else { return nil }
-        return .stripeError(401, type: "invalid_request_error", code: nil, message:
-            "Invalid API Key provided: \(Self.mask(provided))", includeNullCode: true)
+        return .stripeError(
+            401, type: "invalid_request_error", code: nil,
+            message:
+                "Invalid API Key provided: \(Self.mask(provided))", includeNullCode: true)
     }
 
     /// Extracts the key from `Bearer KEY` or `Basic base64(KEY:)`.
@@ -144,7 +158,9 @@ struct APIKeyCheck {
         case "bearer":
             return parts[1].trimmingCharacters(in: .whitespaces)
         case "basic":
-            guard let data = Data(base64Encoded: parts[1]), let text = String(data: data, encoding: .utf8) else { return nil }
+            guard let data = Data(base64Encoded: parts[1]), let text = String(data: data, encoding: .utf8) else {
+                return nil
+            }
             return String(text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
         default:
             return nil

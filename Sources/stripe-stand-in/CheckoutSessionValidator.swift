@@ -16,8 +16,11 @@ struct CheckoutSessionValidator {
     /// Returns a 400 response for the first invalid parameter, or `nil` when the request is valid.
     func firstError(in params: [FormPair]) -> StandInResponse? {
         let form = FormLookup(params: params)
-        if let unknown = params.map({ FormDecoder.path(of: $0.key)[0] }).first(where: { !Self.knownParameters.contains($0) }) {
-            return .invalidRequest(code: "parameter_unknown", message: "Received unknown parameter: \(unknown)", param: unknown)
+        if let unknown = params.map({ FormDecoder.path(of: $0.key)[0] }).first(where: {
+            !Self.knownParameters.contains($0)
+        }) {
+            return .invalidRequest(
+                code: "parameter_unknown", message: "Received unknown parameter: \(unknown)", param: unknown)
         }
         if let error = modeError(form) ?? lineItemsError(form) ?? urlErrors(form) ?? customerError(form) {
             return error
@@ -30,8 +33,10 @@ struct CheckoutSessionValidator {
         guard let mode = form["mode"] else { return Self.missing("mode") }
         if mode.isEmpty { return Self.empty("mode") }
         guard ["payment", "setup", "subscription"].contains(mode) else {
-            return .invalidRequest(code: "parameter_invalid", message:
-                "Invalid mode: must be one of payment, setup, or subscription", param: "mode")
+            return .invalidRequest(
+                code: "parameter_invalid",
+                message:
+                    "Invalid mode: must be one of payment, setup, or subscription", param: "mode")
         }
         return nil
     }
@@ -40,27 +45,37 @@ struct CheckoutSessionValidator {
     private func lineItemsError(_ form: FormLookup) -> StandInResponse? {
         let indices = form.lineItemIndices
         if indices.isEmpty {
-            return form["mode"] == "setup" ? nil : .invalidRequest(code: "parameter_missing", message:
-                "Missing required param: line_items.", param: "line_items")
+            return form["mode"] == "setup"
+                ? nil
+                : .invalidRequest(
+                    code: "parameter_missing",
+                    message:
+                        "Missing required param: line_items.", param: "line_items")
         }
         for index in indices {
             let priceParam = "line_items[\(index)][price]"
             guard let price = form[priceParam] else { return Self.missing(priceParam) }
             if price.isEmpty { return Self.empty(priceParam) }
             guard prices.contains(price) else {
-                return .invalidRequest(code: "resource_missing", message: "No such price: '\(price)'", param: priceParam)
+                return .invalidRequest(
+                    code: "resource_missing", message: "No such price: '\(price)'", param: priceParam)
             }
             let quantityParam = "line_items[\(index)][quantity]"
             guard let quantity = form[quantityParam] else {
-                return .invalidRequest(code: "parameter_missing", message:
-                    "Quantity is required. Add `quantity` to `line_items[\(index)]`", param: quantityParam)
+                return .invalidRequest(
+                    code: "parameter_missing",
+                    message:
+                        "Quantity is required. Add `quantity` to `line_items[\(index)]`", param: quantityParam)
             }
             guard let number = Int(quantity) else {
-                return .invalidRequest(code: "parameter_invalid_integer", message: "Invalid integer: \(quantity)", param: quantityParam)
+                return .invalidRequest(
+                    code: "parameter_invalid_integer", message: "Invalid integer: \(quantity)", param: quantityParam)
             }
             guard number > 0 else {
-                return .invalidRequest(code: "parameter_invalid_integer", message:
-                    "This value must be greater than or equal to 1.", param: quantityParam)
+                return .invalidRequest(
+                    code: "parameter_invalid_integer",
+                    message:
+                        "This value must be greater than or equal to 1.", param: quantityParam)
             }
         }
         return nil
@@ -82,14 +97,18 @@ struct CheckoutSessionValidator {
     private func customerError(_ form: FormLookup) -> StandInResponse? {
         let customer = form["customer"], email = form["customer_email"]
         if customer != nil, email != nil {
-            return .invalidRequest(code: "parameter_invalid", message:
-                "You may only specify one of these parameters: customer, customer_email.", param: "customer")
+            return .invalidRequest(
+                code: "parameter_invalid",
+                message:
+                    "You may only specify one of these parameters: customer, customer_email.", param: "customer")
         }
         if let customer, !customer.hasPrefix("cus_") {
-            return .invalidRequest(code: "resource_missing", message: "No such customer: '\(customer)'", param: "customer")
+            return .invalidRequest(
+                code: "resource_missing", message: "No such customer: '\(customer)'", param: "customer")
         }
         if let email, !email.contains("@") {
-            return .invalidRequest(code: "email_invalid", message: "Invalid email address: \(email)", param: "customer_email")
+            return .invalidRequest(
+                code: "email_invalid", message: "Invalid email address: \(email)", param: "customer_email")
         }
         return nil
     }
@@ -97,11 +116,13 @@ struct CheckoutSessionValidator {
     /// Returns a `url_invalid` error unless `value` is an absolute http(s) URL with a host and at most 5000 characters.
     static func urlError(_ value: String, param: String) -> StandInResponse? {
         if value.count > 5000 {
-            return .invalidRequest(code: "url_invalid", message: "Invalid URL: URL must be 5000 characters or fewer.", param: param)
+            return .invalidRequest(
+                code: "url_invalid", message: "Invalid URL: URL must be 5000 characters or fewer.", param: param)
         }
         guard let components = URLComponents(string: value),
-              let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = components.host, !host.isEmpty else {
+            let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = components.host, !host.isEmpty
+        else {
             return .invalidRequest(code: "url_invalid", message: "Not a valid URL", param: param)
         }
         return nil
@@ -114,9 +135,11 @@ struct CheckoutSessionValidator {
 
     /// Makes Stripe's `parameter_invalid_empty` error.
     static func empty(_ param: String) -> StandInResponse {
-        .invalidRequest(code: "parameter_invalid_empty", message:
-            "You passed an empty string for '\(param)'. We assume empty values are an attempt to unset a parameter; "
-            + "however '\(param)' cannot be unset. You should remove '\(param)' from your request or supply a non-empty value.",
+        .invalidRequest(
+            code: "parameter_invalid_empty",
+            message:
+                "You passed an empty string for '\(param)'. We assume empty values are an attempt to unset a parameter; "
+                + "however '\(param)' cannot be unset. You should remove '\(param)' from your request or supply a non-empty value.",
             param: param)
     }
 }

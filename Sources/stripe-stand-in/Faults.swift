@@ -20,11 +20,16 @@ enum Fault: Sendable, Equatable {
     static func statusResponse(code: Int, shouldRetry: Bool?, errorCode: String?) -> StandInResponse {
         var response: StandInResponse
         if code == 429 {
-            response = .stripeError(code, type: "rate_limit_error", code: errorCode ?? "rate_limit", message:
-                "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.")
+            response = .stripeError(
+                code, type: "rate_limit_error", code: errorCode ?? "rate_limit",
+                message:
+                    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
+            )
         } else {
-            response = .stripeError(code, type: "api_error", code: errorCode, message:
-                "The stand-in injected a \(code) error (fault injection).")
+            response = .stripeError(
+                code, type: "api_error", code: errorCode,
+                message:
+                    "The stand-in injected a \(code) error (fault injection).")
         }
         if let shouldRetry {
             response.headers["Stripe-Should-Retry"] = shouldRetry ? "true" : "false"

@@ -21,11 +21,15 @@ struct StandInConfiguration: Sendable, Equatable {
     static let usage = "usage: stripe-stand-in --port N [--host 127.0.0.1]"
 
     /// Parses arguments (without the program name) and environment, or throws a message for bad input.
-    static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> StandInConfiguration {
+    static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError)
+        -> StandInConfiguration
+    {
         var configuration = StandInConfiguration()
         var remaining = arguments[...]
         while let flag = remaining.popFirst() {
-            guard let value = remaining.popFirst() else { throw ConfigurationError(message: "missing value for \(flag)") }
+            guard let value = remaining.popFirst() else {
+                throw ConfigurationError(message: "missing value for \(flag)")
+            }
             switch flag {
             case "--port":
                 guard let port = UInt16(value) else { throw ConfigurationError(message: "invalid port \(value)") }
@@ -40,7 +44,8 @@ struct StandInConfiguration: Sendable, Equatable {
             configuration.secretKey = key
         }
         if let list = environment["STAND_IN_PRICES"], !list.isEmpty {
-            configuration.prices = Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            configuration.prices = Set(
+                list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
         configuration.logging = environment["STAND_IN_LOG"] == "1"
         configuration.closeConnections = environment["STAND_IN_CONNECTION_CLOSE"] == "1"

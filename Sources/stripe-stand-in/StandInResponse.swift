@@ -20,7 +20,11 @@ struct StandInResponse: Sendable, Equatable {
         _ status: Int, type: String, code: String?, message: String, param: String? = nil, includeNullCode: Bool = false
     ) -> StandInResponse {
         var members: [(String, JSON)] = [("type", .string(type))]
-        if let code { members.append(("code", .string(code))) } else if includeNullCode { members.append(("code", .null)) }
+        if let code {
+            members.append(("code", .string(code)))
+        } else if includeNullCode {
+            members.append(("code", .null))
+        }
         members.append(("message", .string(message)))
         if let param { members.append(("param", .string(param))) }
         return json(status, .object([("error", .object(members))]))
@@ -33,8 +37,11 @@ struct StandInResponse: Sendable, Equatable {
 
     /// Makes Stripe's 404 answer for an unknown URL.
     static func unrecognizedURL(method: String, path: String) -> StandInResponse {
-        stripeError(404, type: "invalid_request_error", code: nil, message:
-            "Unrecognized request URL (\(method): \(path)). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.")
+        stripeError(
+            404, type: "invalid_request_error", code: nil,
+            message:
+                "Unrecognized request URL (\(method): \(path)). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+        )
     }
 
     /// Converts to a FlyingFox response carrying the given `Request-Id`.
@@ -44,7 +51,8 @@ struct StandInResponse: Sendable, Equatable {
             fields[HTTPHeader(name)] = value
         }
         fields[HTTPHeader("Request-Id")] = requestID
-        return HTTPResponse(statusCode: HTTPStatusCode(status, phrase: Self.phrase(for: status)), headers: fields, body: body)
+        return HTTPResponse(
+            statusCode: HTTPStatusCode(status, phrase: Self.phrase(for: status)), headers: fields, body: body)
     }
 
     /// Returns the reason phrase for common status codes.

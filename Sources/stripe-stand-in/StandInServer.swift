@@ -11,11 +11,13 @@ enum StandInServer {
     /// Creates a server bound to the configured host and port (0 picks a free one) serving `standIn`.
     static func make(configuration: StandInConfiguration, standIn: StandIn) async throws -> HTTPServer {
         let host = configuration.host, port = configuration.port
-        let address: any SocketAddress = host.contains(":")
+        let address: any SocketAddress =
+            host.contains(":")
             ? try sockaddr_in6.inet6(ip6: host, port: port)
             : try sockaddr_in.inet(ip4: host, port: port)
         let logger: any Logging = configuration.logging ? StderrLogger() : .disabled
-        let server = HTTPServer(config: HTTPServer.Configuration(address: address, timeout: handlerTimeoutSeconds, logger: logger))
+        let server = HTTPServer(
+            config: HTTPServer.Configuration(address: address, timeout: handlerTimeoutSeconds, logger: logger))
         let checkout = CheckoutSessionRoute(standIn: standIn)
         let control = ControlRoutes(standIn: standIn)
         let closing = configuration.closeConnections
@@ -29,7 +31,9 @@ enum StandInServer {
             }
         }
         await add("POST /v1/checkout/sessions") { try await checkout.handle($0) }
-        await add("POST /_standin/faults") { try await control.appendFaults($0).httpResponse(requestID: newRequestID()) }
+        await add("POST /_standin/faults") {
+            try await control.appendFaults($0).httpResponse(requestID: newRequestID())
+        }
         await add("POST /_standin/latency") { try await control.setLatency($0).httpResponse(requestID: newRequestID()) }
         await add("GET /_standin/requests") { await control.listRequests($0).httpResponse(requestID: newRequestID()) }
         await add("POST /_standin/reset") { await control.reset($0).httpResponse(requestID: newRequestID()) }

@@ -1,9 +1,10 @@
 import FlyingFox
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes `message` and a newline to standard error.

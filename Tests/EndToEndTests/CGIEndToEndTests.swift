@@ -19,10 +19,11 @@ struct CGIEndToEndTests {
         let calls = try await harness.standIn.recordedRequests()
         let call = try #require(calls.first)
         #expect(calls.count == 1)
-        #expect(call.params.map(\.0) == [
-            "mode", "line_items[0][price]", "line_items[0][quantity]", "success_url", "cancel_url",
-            "client_reference_id", "metadata[user_id]", "subscription_data[metadata][user_id]", "customer_email",
-        ])
+        #expect(
+            call.params.map(\.0) == [
+                "mode", "line_items[0][price]", "line_items[0][quantity]", "success_url", "cancel_url",
+                "client_reference_id", "metadata[user_id]", "subscription_data[metadata][user_id]", "customer_email",
+            ])
         #expect(call.param("mode") == "subscription")
         #expect(call.param("line_items[0][price]") == StandIn.basicPrice)
         #expect(call.param("line_items[0][quantity]") == "1")
@@ -131,24 +132,39 @@ struct CGIEndToEndTests {
         #expect(try await harness.standIn.recordedRequests().isEmpty)
     }
 
-    @Test("validation errors are FastAPI-shaped 422s", arguments: [
-        ("", "application/json",
-         #"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#),
-        (#"{"success_url":"#, "application/json",
-         #"{"detail":[{"type":"json_invalid","loc":["body",15],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]}"#),
-        ("[1,2]", "application/json",
-         #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":[1,2]}]}"#),
-        ("a=b", "application/x-www-form-urlencoded",
-         #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"a=b"}]}"#),
-        (#"{"success_url":1,"cancel_url":null}"#, "application/json",
-         #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":1},{"type":"string_type","loc":["body","cancel_url"],"msg":"Input should be a valid string","input":null}]}"#),
-        (#"{"success_url":"https://evil.example/x"}"#, "application/json",
-         #"{"detail":[{"type":"value_error","loc":["body","success_url"],"msg":"Value error, URL origin https://evil.example is not allowed","input":"https://evil.example/x","ctx":{"error":"URL origin https://evil.example is not allowed"}}]}"#),
-    ])
+    @Test(
+        "validation errors are FastAPI-shaped 422s",
+        arguments: [
+            (
+                "", "application/json",
+                #"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#
+            ),
+            (
+                #"{"success_url":"#, "application/json",
+                #"{"detail":[{"type":"json_invalid","loc":["body",15],"msg":"JSON decode error","input":{},"ctx":{"error":"Expecting value"}}]}"#
+            ),
+            (
+                "[1,2]", "application/json",
+                #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":[1,2]}]}"#
+            ),
+            (
+                "a=b", "application/x-www-form-urlencoded",
+                #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"a=b"}]}"#
+            ),
+            (
+                #"{"success_url":1,"cancel_url":null}"#, "application/json",
+                #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":1},{"type":"string_type","loc":["body","cancel_url"],"msg":"Input should be a valid string","input":null}]}"#
+            ),
+            (
+                #"{"success_url":"https://evil.example/x"}"#, "application/json",
+                #"{"detail":[{"type":"value_error","loc":["body","success_url"],"msg":"Value error, URL origin https://evil.example is not allowed","input":"https://evil.example/x","ctx":{"error":"URL origin https://evil.example is not allowed"}}]}"#
+            ),
+        ])
     func validation(body: String, contentType: String, expected: String) async throws {
         let harness = try await CheckoutHarness()
         let token = try await Tokens.make()
-        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: body, contentType: contentType)
+        let (response, _) = try await harness.cgi(
+            headers: harness.authorized(token), body: body, contentType: contentType)
         #expect(response.status == 422)
         #expect(response.bodyText == expected)
     }
@@ -176,9 +192,12 @@ struct CGIEndToEndTests {
         let tooLarge = try await harness.cgi(headers: harness.authorized(token), body: big).response
         #expect(tooLarge.status == 413)
         #expect(tooLarge.bodyText == #"{"detail":"Request body too large"}"#)
-        let huge = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "99999999999999999999").response
+        let huge = try await harness.cgi(
+            headers: harness.authorized(token), body: "{}", contentLength: "99999999999999999999"
+        ).response
         #expect(huge.status == 413)
-        let negative = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "-5").response
+        let negative = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "-5")
+            .response
         #expect(negative.status == 400)
         let short = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentLength: "10").response
         #expect(short.status == 400)
@@ -197,7 +216,8 @@ struct CGIEndToEndTests {
         let call = try #require(try await harness.standIn.recordedRequests().first)
         #expect(call.param("cancel_url") == "http://localhost:3000/back")
         // Without chunked encoding, no CONTENT_LENGTH means no body (RFC 3875), which is a missing body.
-        let plain = try await harness.cgi(headers: harness.authorized(token), body: body, settings: ["CONTENT_LENGTH": nil])
+        let plain = try await harness.cgi(
+            headers: harness.authorized(token), body: body, settings: ["CONTENT_LENGTH": nil])
         #expect(plain.response.status == 422)
     }
 
@@ -234,7 +254,8 @@ struct CGIEndToEndTests {
         var headers = harness.authorized(token)
         headers["Stripe-Price-Id"] = "price_cheap"
         headers["Billing-Config"] = "/etc/passwd"
-        let (response, _) = try await harness.cgi(headers: headers, settings: ["STRIPE_PRICE_ID": nil, "STRIPE_PRICES_PRO": nil])
+        let (response, _) = try await harness.cgi(
+            headers: headers, settings: ["STRIPE_PRICE_ID": nil, "STRIPE_PRICES_PRO": nil])
         // With no default price configured, a client header must not supply one.
         #expect(response.status == 403)
         #expect(try await harness.standIn.recordedRequests().isEmpty)

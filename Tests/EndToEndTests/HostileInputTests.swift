@@ -15,7 +15,8 @@ struct HostileInputTests {
         ]
         for (name, body) in bodies {
             let result = try await ProcessRunner.run(
-                harness.binary, environment: harness.cgiEnvironment(headers: bearer, contentLength: body.count), stdin: body)
+                harness.binary, environment: harness.cgiEnvironment(headers: bearer, contentLength: body.count),
+                stdin: body)
             #expect(result.exitCode == 0, "\(name)")
             let parsed = try CGIResponse.parse(result.stdout)
             #expect(parsed.status == 400, "\(name)")
@@ -33,11 +34,13 @@ struct HostileInputTests {
         #expect(call.param("success_url") == "http://localhost:3000/ok")
     }
 
-    @Test("NUL, CR and LF in URLs are refused, and nothing a client sends can add a response header", arguments: [
-        #"{"success_url":"http://localhost:3000/\u0000x"}"#,
-        #"{"success_url":"http://localhost:3000/x\r\nSet-Cookie: a=b"}"#,
-        #"{"cancel_url":"http://localhost:3000/\nx"}"#,
-    ])
+    @Test(
+        "NUL, CR and LF in URLs are refused, and nothing a client sends can add a response header",
+        arguments: [
+            #"{"success_url":"http://localhost:3000/\u0000x"}"#,
+            #"{"success_url":"http://localhost:3000/x\r\nSet-Cookie: a=b"}"#,
+            #"{"cancel_url":"http://localhost:3000/\nx"}"#,
+        ])
     func controlCharactersInURLs(body: String) async throws {
         let harness = try await CheckoutHarness()
         let (response, _) = try await harness.cgi(headers: harness.authorized(try await Tokens.make()), body: body)
@@ -60,13 +63,15 @@ struct HostileInputTests {
         #expect(!response.headerLines.contains { $0.contains("X-Injected") })
     }
 
-    @Test("hostile tokens are 401s", arguments: [
-        "a" + String(repeating: "b", count: 10_000),
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiJ9.",
-        "eyJhbGciOiJIUzI1NiJ9." + String(repeating: "A", count: 9_000) + ".sig",
-        "....",
-        "e30.e30.e30",
-    ])
+    @Test(
+        "hostile tokens are 401s",
+        arguments: [
+            "a" + String(repeating: "b", count: 10_000),
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhZG1pbiJ9.",
+            "eyJhbGciOiJIUzI1NiJ9." + String(repeating: "A", count: 9_000) + ".sig",
+            "....",
+            "e30.e30.e30",
+        ])
     func hostileTokens(token: String) async throws {
         let harness = try await CheckoutHarness()
         let (response, _) = try await harness.cgi(headers: ["Authorization": "Bearer \(token)"])

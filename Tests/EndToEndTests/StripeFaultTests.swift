@@ -36,7 +36,9 @@ struct StripeFaultTests {
     @Test("a 429 lock_timeout with Stripe-Should-Retry: true is retried")
     func lockTimeoutRetried() async throws {
         let harness = try await CheckoutHarness()
-        try await harness.standIn.inject([["kind": "status", "status": 429, "code": "lock_timeout", "shouldRetry": true]])
+        try await harness.standIn.inject([
+            ["kind": "status", "status": 429, "code": "lock_timeout", "shouldRetry": true]
+        ])
         let (response, _) = try await checkout(harness)
         #expect(response.status == 200)
         #expect(try await harness.standIn.recordedRequests().count == 2)

@@ -19,13 +19,18 @@ import Testing
         #expect(head.path == "/api/v1/billing/checkout?x=1")
     }
 
-    @Test("without REQUEST_URI the path is SCRIPT_NAME + PATH_INFO + ?QUERY_STRING", arguments: [
-        (["SCRIPT_NAME": "/api/v1/billing", "PATH_INFO": "/checkout", "QUERY_STRING": "a=1"], "/api/v1/billing/checkout?a=1"),
-        (["SCRIPT_NAME": "/api/v1/billing/checkout", "QUERY_STRING": ""], "/api/v1/billing/checkout"),
-        (["PATH_INFO": "/api/v1/billing/checkout"], "/api/v1/billing/checkout"),
-        (["REQUEST_URI": "", "SCRIPT_NAME": "/s"], "/s"),
-        ([:], "/"), (["QUERY_STRING": "a=1"], "/?a=1"),
-    ])
+    @Test(
+        "without REQUEST_URI the path is SCRIPT_NAME + PATH_INFO + ?QUERY_STRING",
+        arguments: [
+            (
+                ["SCRIPT_NAME": "/api/v1/billing", "PATH_INFO": "/checkout", "QUERY_STRING": "a=1"],
+                "/api/v1/billing/checkout?a=1"
+            ),
+            (["SCRIPT_NAME": "/api/v1/billing/checkout", "QUERY_STRING": ""], "/api/v1/billing/checkout"),
+            (["PATH_INFO": "/api/v1/billing/checkout"], "/api/v1/billing/checkout"),
+            (["REQUEST_URI": "", "SCRIPT_NAME": "/s"], "/s"),
+            ([:], "/"), (["QUERY_STRING": "a=1"], "/?a=1"),
+        ])
     func fallbackPath(params: [String: String], path: String) throws {
         var params = params
         params["REQUEST_METHOD"] = "GET"
@@ -60,7 +65,9 @@ import Testing
         #expect(head.authority == "billing.local")
     }
 
-    @Test("a missing or malformed REQUEST_METHOD throws", arguments: [nil, "", "GET POST", "GE\nT", "(POST)"] as [String?])
+    @Test(
+        "a missing or malformed REQUEST_METHOD throws",
+        arguments: [nil, "", "GET POST", "GE\nT", "(POST)"] as [String?])
     func invalidMethod(method: String?) {
         var params = ["REQUEST_URI": "/"]
         params["REQUEST_METHOD"] = method
@@ -72,11 +79,15 @@ import Testing
         #expect(try Self.head(["REQUEST_METHOD": method]).method.rawValue == method)
     }
 
-    @Test("CONTENT_LENGTH is read strictly", arguments: [
-        (nil as String?, CGIEnvironment.DeclaredLength.absent), ("", .absent), ("0", .exactly(0)), ("12", .exactly(12)),
-        ("65536", .exactly(65536)), ("65537", .tooLarge), ("99999999999999999999999", .tooLarge), ("-1", .malformed),
-        ("abc", .malformed), (" 12", .malformed), ("+12", .malformed), ("1e3", .malformed), ("١٢", .malformed),
-    ])
+    @Test(
+        "CONTENT_LENGTH is read strictly",
+        arguments: [
+            (nil as String?, CGIEnvironment.DeclaredLength.absent), ("", .absent), ("0", .exactly(0)),
+            ("12", .exactly(12)),
+            ("65536", .exactly(65536)), ("65537", .tooLarge), ("99999999999999999999999", .tooLarge),
+            ("-1", .malformed),
+            ("abc", .malformed), (" 12", .malformed), ("+12", .malformed), ("1e3", .malformed), ("١٢", .malformed),
+        ])
     func declaredLength(value: String?, expected: CGIEnvironment.DeclaredLength) {
         #expect(CGIEnvironment.declaredLength(value, limit: 65536) == expected)
     }

@@ -15,29 +15,37 @@ import Testing
         let text = Self.encoded(
             .ok, [.contentType: "application/json", .cacheControl: "no-store", .wwwAuthenticate: "Bearer"],
             body: #"{"url":"x"}"#)
-        #expect(text == "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-            + "WWW-Authenticate: Bearer\r\nContent-Length: 11\r\n\r\n{\"url\":\"x\"}")
+        #expect(
+            text == "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+                + "WWW-Authenticate: Bearer\r\nContent-Length: 11\r\n\r\n{\"url\":\"x\"}")
     }
 
-    @Test("Content-Length is the body's real length, once, whatever the response said", arguments: [
-        ("", "0"), ("é", "2"), (String(repeating: "a", count: 1000), "1000"),
-    ])
+    @Test(
+        "Content-Length is the body's real length, once, whatever the response said",
+        arguments: [
+            ("", "0"), ("é", "2"), (String(repeating: "a", count: 1000), "1000"),
+        ])
     func contentLength(body: String, length: String) {
         let text = Self.encoded(.unprocessableContent, [.contentLength: "5"], body: body)
         #expect(text == "Status: 422 Unprocessable Content\r\nContent-Length: \(length)\r\n\r\n\(body)")
     }
 
-    @Test("status lines follow RFC 3875", arguments: [
-        (HTTPResponse.Status.noContent, "Status: 204 No Content"), (.serviceUnavailable, "Status: 503 Service Unavailable"),
-        (.unauthorized, "Status: 401 Unauthorized"), (.contentTooLarge, "Status: 413 Content Too Large"),
-    ])
+    @Test(
+        "status lines follow RFC 3875",
+        arguments: [
+            (HTTPResponse.Status.noContent, "Status: 204 No Content"),
+            (.serviceUnavailable, "Status: 503 Service Unavailable"),
+            (.unauthorized, "Status: 401 Unauthorized"), (.contentTooLarge, "Status: 413 Content Too Large"),
+        ])
     func statusLines(status: HTTPResponse.Status, line: String) {
         #expect(Self.encoded(status).hasPrefix(line + "\r\n"))
     }
 
-    @Test("CR, LF and NUL in a header value or reason phrase cannot start another header", arguments: [
-        "a\r\nSet-Cookie: evil=1", "a\nSet-Cookie: evil=1", "a\rSet-Cookie: evil=1", "a\u{0}\r\nSet-Cookie: evil=1",
-    ])
+    @Test(
+        "CR, LF and NUL in a header value or reason phrase cannot start another header",
+        arguments: [
+            "a\r\nSet-Cookie: evil=1", "a\nSet-Cookie: evil=1", "a\rSet-Cookie: evil=1", "a\u{0}\r\nSet-Cookie: evil=1",
+        ])
     func noInjection(value: String) {
         let text = Self.encoded(
             HTTPResponse.Status(code: 299, reasonPhrase: value), [HTTPField.Name("X-Reason")!: value], body: "{}")
@@ -49,10 +57,12 @@ import Testing
         #expect(lines[1].hasPrefix("X-Reason: a"))
     }
 
-    @Test("header names are title-cased word by word", arguments: [
-        ("retry-after", "Retry-After"), ("x-request-id", "X-Request-Id"), ("allow", "Allow"),
-        ("access-control-allow-origin", "Access-Control-Allow-Origin"),
-    ])
+    @Test(
+        "header names are title-cased word by word",
+        arguments: [
+            ("retry-after", "Retry-After"), ("x-request-id", "X-Request-Id"), ("allow", "Allow"),
+            ("access-control-allow-origin", "Access-Control-Allow-Origin"),
+        ])
     func titleCase(name: String, expected: String) {
         #expect(ResponseEncoder.titleCased(name) == expected)
     }

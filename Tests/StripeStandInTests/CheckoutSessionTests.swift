@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Checks the Stripe-like behaviour of `POST /v1/checkout/sessions` against a real stand-in process.
@@ -48,17 +49,50 @@ import FoundationNetworking
 
     /// Each invalid form yields a 400 with Stripe's code and param.
     @Test(arguments: [
-        ("line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example", "parameter_missing", "mode"),
-        ("mode=&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example", "parameter_invalid_empty", "mode"),
-        ("mode=rent&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example", "parameter_invalid", "mode"),
-        ("mode=payment&line_items[0][price]=price_nope&line_items[0][quantity]=1&success_url=https://a.example", "resource_missing", "line_items[0][price]"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=0&success_url=https://a.example", "parameter_invalid_integer", "line_items[0][quantity]"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1", "parameter_missing", "success_url"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=ftp://a.example", "url_invalid", "success_url"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&cancel_url=nope", "url_invalid", "cancel_url"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&customer=cus_1&customer_email=a%40b.c", "parameter_invalid", "customer"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&customer=bob", "resource_missing", "customer"),
-        ("mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&colour=red", "parameter_unknown", "colour"),
+        (
+            "line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example",
+            "parameter_missing", "mode"
+        ),
+        (
+            "mode=&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example",
+            "parameter_invalid_empty", "mode"
+        ),
+        (
+            "mode=rent&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1&success_url=https://a.example",
+            "parameter_invalid", "mode"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_nope&line_items[0][quantity]=1&success_url=https://a.example",
+            "resource_missing", "line_items[0][price]"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=0&success_url=https://a.example",
+            "parameter_invalid_integer", "line_items[0][quantity]"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1", "parameter_missing",
+            "success_url"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=ftp://a.example",
+            "url_invalid", "success_url"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&cancel_url=nope",
+            "url_invalid", "cancel_url"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&customer=cus_1&customer_email=a%40b.c",
+            "parameter_invalid", "customer"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&customer=bob",
+            "resource_missing", "customer"
+        ),
+        (
+            "mode=payment&line_items[0][price]=price_standin_pro&line_items[0][quantity]=1&success_url=https://a.example&colour=red",
+            "parameter_unknown", "colour"
+        ),
     ])
     func rejectsInvalidParameters(form: String, code: String, param: String) async throws {
         let standIn = try await StandInProcess()
@@ -78,8 +112,10 @@ import FoundationNetworking
         let cases = [
             ("\(base)&line_items[0][price]=price_standin_basic", "No such price: 'price_standin_basic'"),
             ("\(base)&line_items[0][price]=price_b&customer=zz", "No such customer: 'zz'"),
-            ("\(base)&line_items[0][price]=price_b&customer=cus_1&customer_email=a%40b.c",
-             "You may only specify one of these parameters: customer, customer_email."),
+            (
+                "\(base)&line_items[0][price]=price_b&customer=cus_1&customer_email=a%40b.c",
+                "You may only specify one of these parameters: customer, customer_email."
+            ),
             ("\(base)&line_items[0][price]=price_b&bogus=1", "Received unknown parameter: bogus"),
         ]
         for (form, message) in cases {
@@ -111,12 +147,15 @@ import FoundationNetworking
         #expect(first == second)
         #expect(firstResponse.value(forHTTPHeaderField: "Idempotent-Replayed") == nil)
         #expect(secondResponse.value(forHTTPHeaderField: "Idempotent-Replayed") == "true")
-        let (conflict, conflictResponse) = try await client.createSession(validForm + "&locale=fr", idempotencyKey: "key-1")
+        let (conflict, conflictResponse) = try await client.createSession(
+            validForm + "&locale=fr", idempotencyKey: "key-1")
         #expect(conflictResponse.statusCode == 400)
         let error = try #require(try StandInClient.object(conflict)["error"] as? [String: Any])
         #expect(error["type"] as? String == "idempotency_error")
-        #expect((error["message"] as? String)?.hasPrefix(
-            "Keys for idempotent requests can only be used with the same parameters they were first used with.") == true)
+        #expect(
+            (error["message"] as? String)?.hasPrefix(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.")
+                == true)
     }
 
     /// Injected 5xx answers are not stored, so a retry with the same key runs for real.

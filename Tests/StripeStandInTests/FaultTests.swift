@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Checks the fault queue, latency and the other control endpoints.
@@ -12,8 +13,9 @@ import FoundationNetworking
     @Test func appliesStatusFaultsInOrder() async throws {
         let standIn = try await StandInProcess()
         let client = StandInClient(baseURL: standIn.baseURL)
-        try await client.queueFaults(#"{"kind":"status","status":429}"#,
-                                     #"{"kind":"status","status":500,"shouldRetry":false,"code":"lock_timeout"}"#)
+        try await client.queueFaults(
+            #"{"kind":"status","status":429}"#,
+            #"{"kind":"status","status":500,"shouldRetry":false,"code":"lock_timeout"}"#)
         let (limited, limitedResponse) = try await client.createSession(validForm)
         #expect(limitedResponse.statusCode == 429)
         let limitError = try #require(try StandInClient.object(limited)["error"] as? [String: Any])
@@ -78,18 +80,18 @@ import FoundationNetworking
     }
 
     #if os(Linux)
-    /// Documents a FoundationNetworking quirk: a drop on a reused connection is retried by libcurl without the body and times out.
-    @Test func dropOnReusedConnectionTimesOutOnLinux() async throws {
-        let standIn = try await StandInProcess()
-        let client = StandInClient(baseURL: standIn.baseURL, timeout: 1)
-        try await client.queueFaults(#"{"kind":"drop"}"#)
-        do {
-            _ = try await client.createSession(validForm)
-            Issue.record("expected the dropped request to fail")
-        } catch let error as URLError {
-            #expect(error.code == .timedOut)
+        /// Documents a FoundationNetworking quirk: a drop on a reused connection is retried by libcurl without the body and times out.
+        @Test func dropOnReusedConnectionTimesOutOnLinux() async throws {
+            let standIn = try await StandInProcess()
+            let client = StandInClient(baseURL: standIn.baseURL, timeout: 1)
+            try await client.queueFaults(#"{"kind":"drop"}"#)
+            do {
+                _ = try await client.createSession(validForm)
+                Issue.record("expected the dropped request to fail")
+            } catch let error as URLError {
+                #expect(error.code == .timedOut)
+            }
         }
-    }
     #endif
 
     /// `hang` never answers, so the client times out, while other requests still get answers.

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A running `stripe-stand-in` child process on a random loopback port.
@@ -56,7 +57,8 @@ final class StandInProcess: @unchecked Sendable {
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
             candidates.append(bundle.bundleURL.deletingLastPathComponent())
         }
-        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         candidates.append(packageRoot.appendingPathComponent(".build/debug"))
         for directory in candidates {
             let url = directory.appendingPathComponent("stripe-stand-in")
@@ -107,8 +109,10 @@ struct StandInClient: Sendable {
     }
 
     /// Sends one request and returns the body and response.
-    func send(_ method: String, _ path: String, body: String? = nil,
-              headers: [String: String] = [:], timeout: TimeInterval? = nil) async throws -> (Data, HTTPURLResponse) {
+    func send(
+        _ method: String, _ path: String, body: String? = nil,
+        headers: [String: String] = [:], timeout: TimeInterval? = nil
+    ) async throws -> (Data, HTTPURLResponse) {
         var request = URLRequest(url: baseURL.appendingPathComponent(path))
         request.httpMethod = method
         if let timeout { request.timeoutInterval = timeout }
@@ -119,8 +123,10 @@ struct StandInClient: Sendable {
     }
 
     /// Posts a form to `/v1/checkout/sessions` with the default key unless `authorization` overrides it.
-    func createSession(_ form: String, idempotencyKey: String? = nil,
-                       authorization: String? = "Bearer sk_test_standin", timeout: TimeInterval? = nil) async throws -> (Data, HTTPURLResponse) {
+    func createSession(
+        _ form: String, idempotencyKey: String? = nil,
+        authorization: String? = "Bearer sk_test_standin", timeout: TimeInterval? = nil
+    ) async throws -> (Data, HTTPURLResponse) {
         var headers = ["Content-Type": "application/x-www-form-urlencoded"]
         if let authorization { headers["Authorization"] = authorization }
         if let idempotencyKey { headers["Idempotency-Key"] = idempotencyKey }
@@ -129,8 +135,9 @@ struct StandInClient: Sendable {
 
     /// Queues faults given as JSON objects text, e.g. `{"kind":"drop"}`.
     func queueFaults(_ faults: String...) async throws {
-        let (_, response) = try await send("POST", "_standin/faults", body: "{\"faults\":[\(faults.joined(separator: ","))]}",
-                                           headers: ["Content-Type": "application/json"])
+        let (_, response) = try await send(
+            "POST", "_standin/faults", body: "{\"faults\":[\(faults.joined(separator: ","))]}",
+            headers: ["Content-Type": "application/json"])
         #expect(response.statusCode == 200)
     }
 
@@ -141,6 +148,7 @@ struct StandInClient: Sendable {
 }
 
 /// A valid checkout form using the default price.
-let validForm = "mode=payment&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1"
+let validForm =
+    "mode=payment&line_items[0][price]=price_standin_basic&line_items[0][quantity]=1"
     + "&success_url=https%3A%2F%2Fexample.com%2Fok%3Fsession%3D%7BCHECKOUT_SESSION_ID%7D&cancel_url=https://example.com/cancel"
     + "&metadata[user_id]=user+42&subscription_data[metadata][user_id]=user+42&client_reference_id=ref_1"

@@ -68,7 +68,8 @@ enum FuzzChecks {
         var params: [String: String] = [:]
         for line in envBytes.split(separator: 10) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            params[String(decoding: line[..<equals], as: UTF8.self)] = String(decoding: line[(equals + 1)...], as: UTF8.self)
+            params[String(decoding: line[..<equals], as: UTF8.self)] = String(
+                decoding: line[(equals + 1)...], as: UTF8.self)
         }
         params["HTTP_AUTHORIZATION"] = params["HTTP_AUTHORIZATION"] ?? "Bearer \(Fixture.token)"
         guard let head = try? CGIEnvironment.requestHead(from: params) else { return }
@@ -82,7 +83,8 @@ enum FuzzChecks {
         check(response)
         let encoded = ResponseEncoder.encode(FastCGIResponse(head: response.head, body: response.body))
         guard let end = encoded.firstRange(of: [13, 10, 13, 10]) else { fatalError("no end of headers") }
-        for line in encoded[..<end.lowerBound].split(separator: 10) where line.dropLast().contains(13) || line.contains(0) {
+        for line in encoded[..<end.lowerBound].split(separator: 10)
+        where line.dropLast().contains(13) || line.contains(0) {
             fatalError("CR or NUL inside a header line: \(String(decoding: line, as: UTF8.self))")
         }
     }
@@ -123,8 +125,9 @@ enum Fixture {
 
     private static func makeApplication() -> CheckoutApplication {
         let settings = Settings(
-            stripe: StripeSettings(secretKey: Secret("sk_test_fuzz"), defaultPriceID: "price_fuzz",
-                                   planPrices: PlanPrices(["pro": "price_pro"])),
+            stripe: StripeSettings(
+                secretKey: Secret("sk_test_fuzz"), defaultPriceID: "price_fuzz",
+                planPrices: PlanPrices(["pro": "price_pro"])),
             jwt: JWTSettings(secret: Secret(secret)),
             frontendURL: "http://localhost:3000",
             allowedRedirectOrigins: [Origin(scheme: "http", host: "localhost", port: 3000)],

@@ -125,7 +125,8 @@ public struct TokenVerifier: Sendable {
         let plan: String?
         switch claims.values[settings.planClaim] {
         case .string(let value)? where !value.isEmpty: plan = value
-        case .number(let value)?: plan = value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+        case .number(let value)?:
+            plan = value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
         case .bool(let value)?: plan = String(value)
         default: plan = nil
         }
@@ -139,6 +140,9 @@ public struct TokenVerifier: Sendable {
 
     /// At most 40 printable ASCII characters of a client-supplied value, for a log line.
     static func printable(_ value: String) -> String {
-        String(value.unicodeScalars.prefix(40).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" })
+        String(
+            value.unicodeScalars.prefix(40).map {
+                $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?"
+            })
     }
 }

@@ -29,7 +29,8 @@ public struct IncomingRequest: Sendable {
     /// The request path without its query, percent-decoded, as the router compares it.
     var routePath: String {
         let raw = head.path ?? "/"
-        let path = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? raw
+        let path =
+            raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? raw
         return path.removingPercentEncodingIfValid()
     }
 }

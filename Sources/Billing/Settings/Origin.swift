@@ -82,7 +82,8 @@ public struct Origin: Sendable, Hashable, CustomStringConvertible {
     private static func isValidHost(_ host: Substring) -> Bool {
         guard !host.isEmpty, host.utf8.count <= 253 else { return false }
         if host.hasPrefix("[") {
-            return host.hasSuffix("]") && host.dropFirst().dropLast().allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+            return host.hasSuffix("]")
+                && host.dropFirst().dropLast().allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
         }
         // Letters, digits, '-', '.', and non-ASCII (internationalized names); nothing that could end or hide the host.
         return host.unicodeScalars.allSatisfy { scalar in

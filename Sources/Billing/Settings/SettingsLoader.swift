@@ -69,7 +69,8 @@ struct SettingsReader {
         if secretKey == nil {
             problems.append("stripe.secretKey (STRIPE_SECRET_KEY or STRIPE_SECRET_KEY_FILE) is required")
         } else if let key = secretKey?.value, !(key.hasPrefix("sk_") || key.hasPrefix("rk_")) {
-            problems.append("stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)")
+            problems.append(
+                "stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)")
         }
         let apiBase = string("stripe.apiBase") ?? "https://api.stripe.com"
         if (try? Origin(url: apiBase)) == nil {
@@ -144,7 +145,9 @@ struct SettingsReader {
         }
         var pems: [String] = []
         if let pem = string("jwt.publicKey") { pems.append(pem.replacingOccurrences(of: "\\n", with: "\n")) }
-        if let path = string("jwt.publicKeyFile"), let pem = fileContents(path, setting: "jwt.publicKeyFile (JWT_PUBLIC_KEY_FILE)") {
+        if let path = string("jwt.publicKeyFile"),
+            let pem = fileContents(path, setting: "jwt.publicKeyFile (JWT_PUBLIC_KEY_FILE)")
+        {
             pems.append(pem)
         }
         var jwks: String?
@@ -194,7 +197,8 @@ struct SettingsReader {
 
     /// A list from a JSON array, or from a comma-separated string (the environment's form).
     private func list(_ key: String) -> [String]? {
-        let items = config.stringArray(forKey: ConfigKey(key)) ?? string(key).map { $0.split(separator: ",").map(String.init) }
+        let items =
+            config.stringArray(forKey: ConfigKey(key)) ?? string(key).map { $0.split(separator: ",").map(String.init) }
         return items?.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
@@ -206,7 +210,9 @@ struct SettingsReader {
         let value = config.int(forKey: ConfigKey(key)) ?? string(key).flatMap { Int($0) }
         if let value, range.contains(value) { return value }
         if value != nil || string(key) != nil {
-            problems.append("\(key) (\(Self.variableName(key))) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            problems.append(
+                "\(key) (\(Self.variableName(key))) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
+            )
         }
         return nil
     }

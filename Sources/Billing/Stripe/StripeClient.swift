@@ -18,6 +18,7 @@ public struct CheckoutSession: Sendable, Equatable {
 /// Creates Checkout Sessions; the seam between the controller and Stripe, so tests can swap Stripe out.
 public protocol StripeClient: Sendable {
     /// Creates a session, retrying as Stripe's libraries do; failures are `CheckoutError`s of the Stripe kind.
-    func createCheckoutSession(_ parameters: CheckoutSessionParameters, idempotencyKey: String) async throws(CheckoutError)
+    func createCheckoutSession(_ parameters: CheckoutSessionParameters, idempotencyKey: String)
+        async throws(CheckoutError)
         -> CheckoutSession
 }

@@ -42,7 +42,8 @@ struct StripeErrorBody: Decodable {
 /// Decides what a finished Stripe call means for the client: a session or one of the contract's errors.
 enum StripeResultMapping {
     /// Maps the last exchange (after any retries) to a session or an error; `redact` scrubs text for the log.
-    static func result(of exchange: StripeExchange, redact: (String) -> String) throws(CheckoutError) -> CheckoutSession {
+    static func result(of exchange: StripeExchange, redact: (String) -> String) throws(CheckoutError) -> CheckoutSession
+    {
         let requestID = exchange.requestID ?? "none"
         switch exchange.status {
         case 200..<300:
@@ -51,7 +52,9 @@ enum StripeResultMapping {
                 var url: String?
             }
             guard let session = try? JSONDecoder().decode(Session.self, from: exchange.body) else {
-                throw .stripeRejected(reason: "Stripe answered \(exchange.status) with a body that is not a session (request \(requestID))")
+                throw .stripeRejected(
+                    reason:
+                        "Stripe answered \(exchange.status) with a body that is not a session (request \(requestID))")
             }
             guard let url = session.url, !url.isEmpty else {
                 throw .stripeRejected(reason: "Stripe session \(session.id) has no url (request \(requestID))")
@@ -61,10 +64,12 @@ enum StripeResultMapping {
             let retryAfter = exchange.retryAfter.map { max(1, Int($0.rounded(.up))) } ?? 1
             throw .stripeUnavailable(
                 retryAfter: retryAfter,
-                reason: "Stripe answered \(exchange.status)\(describe(exchange, redact: redact)) (request \(requestID))")
+                reason: "Stripe answered \(exchange.status)\(describe(exchange, redact: redact)) (request \(requestID))"
+            )
         default:
             throw .stripeRejected(
-                reason: "Stripe answered \(exchange.status)\(describe(exchange, redact: redact)) (request \(requestID))")
+                reason: "Stripe answered \(exchange.status)\(describe(exchange, redact: redact)) (request \(requestID))"
+            )
         }
     }
 

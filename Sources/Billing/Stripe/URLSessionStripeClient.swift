@@ -1,10 +1,10 @@
 import Crypto
-import Synchronization
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The real Stripe client: one long-lived `URLSession`, Stripe's retry rules, one deadline for all tries.
@@ -68,7 +68,8 @@ public final class URLSessionStripeClient: StripeClient {
                 retries += 1
                 let wait = policy.delay(beforeRetry: retries, jitter: Double.random(in: 0...1), after: outcome)
                 if ContinuousClock.now + .milliseconds(Int(wait * 1000)) < deadline {
-                    logger.notice("retrying Stripe call", metadata: ["retry": "\(retries)", "after": "\(describe(attempt))"])
+                    logger.notice(
+                        "retrying Stripe call", metadata: ["retry": "\(retries)", "after": "\(describe(attempt))"])
                     await sleep(wait)
                     continue
                 }
@@ -139,7 +140,9 @@ public final class URLSessionStripeClient: StripeClient {
 
     private static func failure(_ error: (any Error)?) -> Attempt {
         guard let urlError = error as? URLError else {
-            return .failed(.connectionFailed, "connection failed: \(error.map { String(describing: type(of: $0)) } ?? "no response")")
+            return .failed(
+                .connectionFailed,
+                "connection failed: \(error.map { String(describing: type(of: $0)) } ?? "no response")")
         }
         switch urlError.code {
         case .timedOut:

@@ -65,9 +65,10 @@ public struct CheckoutBody: Sendable, Equatable {
     static func isJSON(contentType: String?) -> Bool {
         // FastAPI reads the body as JSON when the type is absent or empty (nginx sends an empty CONTENT_TYPE).
         guard let contentType, !contentType.isEmpty else { return true }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map {
-            $0.trimmingCharacters(in: .whitespaces).lowercased()
-        } ?? ""
+        let mediaType =
+            contentType.split(separator: ";", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            } ?? ""
         // Python's email parser falls back to text/plain for a malformed type.
         let parts = mediaType.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[0] == "application" else { return false }

@@ -18,7 +18,9 @@ public struct RedirectURLPolicy: Sendable {
         if url.unicodeScalars.count > Self.maxLength {
             return "URL must be at most \(Self.maxLength) characters"
         }
-        if url.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) {
+        if url.unicodeScalars.contains(where: {
+            $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value)
+        }) {
             return "URL must not contain control characters"
         }
         if url.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {

@@ -28,10 +28,12 @@ import Testing
         #expect(fields[.vary] == "Origin")
     }
 
-    @Test("a preflight from another origin, or for another method, gets no CORS headers", arguments: [
-        ("https://evil.example.com", "POST"), ("https://app.example.com.evil.com", "POST"), ("null", "POST"),
-        ("https://APP.example.com", "POST"),
-    ])
+    @Test(
+        "a preflight from another origin, or for another method, gets no CORS headers",
+        arguments: [
+            ("https://evil.example.com", "POST"), ("https://app.example.com.evil.com", "POST"), ("null", "POST"),
+            ("https://APP.example.com", "POST"),
+        ])
     func refusedPreflight(origin: String, method: String) async throws {
         let response = try await Self.app().respond(to: Self.preflight(from: origin, method: method))
         #expect(response.head.status.code != 204)

@@ -34,14 +34,19 @@ import Testing
         #expect(response.head.headerFields[.cacheControl] == "no-store")
         let call = try #require(stripe.log.calls.first)
         #expect(stripe.log.calls.count == 1)
-        #expect(call.parameters == CheckoutSessionParameters(
-            priceID: "price_default", successURL: "https://app.example.com/ok",
-            cancelURL: "https://app.example.com/dashboard?canceled=true", userID: "u_1", customerEmail: "a@example.com"))
+        #expect(
+            call.parameters
+                == CheckoutSessionParameters(
+                    priceID: "price_default", successURL: "https://app.example.com/ok",
+                    cancelURL: "https://app.example.com/dashboard?canceled=true", userID: "u_1",
+                    customerEmail: "a@example.com"))
     }
 
-    @Test("no token, another scheme or an empty token: 401 Not authenticated, before the body is judged", arguments: [
-        nil, "Basic dXNlcjpwdw==", "Bearer ", "Token abc",
-    ] as [String?])
+    @Test(
+        "no token, another scheme or an empty token: 401 Not authenticated, before the body is judged",
+        arguments: [
+            nil, "Basic dXNlcjpwdw==", "Bearer ", "Token abc",
+        ] as [String?])
     func notAuthenticated(authorization: String?) async throws {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.authorization] = authorization
@@ -74,7 +79,10 @@ import Testing
         let response = try await Self.app().respond(
             to: Fixture.request(headers: Self.authorized(token), body: .bytes(Array(#"{"success_url":1}"#.utf8))))
         #expect(response.head.status.code == 422)
-        #expect(response.bodyText == #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":1}]}"#)
+        #expect(
+            response.bodyText
+                == #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":1}]}"#
+        )
         #expect(response.head.headerFields[.contentType] == "application/json")
     }
 
@@ -87,19 +95,23 @@ import Testing
         #expect(response.bodyText == #"{"detail":"There was an error parsing the body"}"#)
     }
 
-    @Test("other paths are 404, whatever the method", arguments: [
-        (HTTPRequest.Method.post, "/api/v1/billing/checkout/"), (.post, "/"), (.get, "/api/v1/billing"),
-        (.post, "/API/v1/billing/checkout"), (.options, "/x"),
-    ])
+    @Test(
+        "other paths are 404, whatever the method",
+        arguments: [
+            (HTTPRequest.Method.post, "/api/v1/billing/checkout/"), (.post, "/"), (.get, "/api/v1/billing"),
+            (.post, "/API/v1/billing/checkout"), (.options, "/x"),
+        ])
     func notFound(method: HTTPRequest.Method, path: String) async throws {
         let response = try await Self.app().respond(to: Fixture.request(method, path: path))
         #expect(response.head.status.code == 404)
         #expect(response.bodyText == #"{"detail":"Not Found"}"#)
     }
 
-    @Test("a query string or percent-encoding in the path still routes to the endpoint", arguments: [
-        "/api/v1/billing/checkout?utm=x", "/api/v1/billing/%63heckout", "/api/v1/billing/checkout?",
-    ])
+    @Test(
+        "a query string or percent-encoding in the path still routes to the endpoint",
+        arguments: [
+            "/api/v1/billing/checkout?utm=x", "/api/v1/billing/%63heckout", "/api/v1/billing/checkout?",
+        ])
     func routing(path: String) async throws {
         let token = try await Fixture.hs256()
         let response = try await Self.app().respond(
@@ -107,7 +119,9 @@ import Testing
         #expect(response.head.status.code == 200)
     }
 
-    @Test("other methods on the path are 405 with Allow", arguments: [HTTPRequest.Method.get, .put, .delete, .patch, .options])
+    @Test(
+        "other methods on the path are 405 with Allow",
+        arguments: [HTTPRequest.Method.get, .put, .delete, .patch, .options])
     func methodNotAllowed(method: HTTPRequest.Method) async throws {
         let plain = try await Self.app().respond(to: Fixture.request(method))
         #expect(plain.head.status.code == 405)
@@ -138,11 +152,16 @@ import Testing
         #expect(stripe.log.calls.isEmpty)
     }
 
-    @Test("Stripe's failures map to 502, 503 with Retry-After, and 504", arguments: [
-        (CheckoutError.stripeRejected(reason: "400"), 502, #"{"detail":"Payment provider rejected the request"}"#, nil as String?),
-        (.stripeUnavailable(retryAfter: 7, reason: "503"), 503, #"{"detail":"Payment provider unavailable"}"#, "7"),
-        (.stripeTimedOut, 504, #"{"detail":"Payment provider timed out"}"#, nil),
-    ])
+    @Test(
+        "Stripe's failures map to 502, 503 with Retry-After, and 504",
+        arguments: [
+            (
+                CheckoutError.stripeRejected(reason: "400"), 502,
+                #"{"detail":"Payment provider rejected the request"}"#, nil as String?
+            ),
+            (.stripeUnavailable(retryAfter: 7, reason: "503"), 503, #"{"detail":"Payment provider unavailable"}"#, "7"),
+            (.stripeTimedOut, 504, #"{"detail":"Payment provider timed out"}"#, nil),
+        ])
     func stripeFailures(error: CheckoutError, status: Int, body: String, retryAfter: String?) async throws {
         var stripe = FakeStripe()
         stripe.result = .failure(error)
@@ -155,9 +174,11 @@ import Testing
         #expect(response.head.headerFields[.contentType] == "application/json")
     }
 
-    @Test("an unconfigured endpoint answers 500 Billing is not configured to everything", arguments: [
-        (HTTPRequest.Method.post, "/api/v1/billing/checkout"), (.get, "/elsewhere"),
-    ])
+    @Test(
+        "an unconfigured endpoint answers 500 Billing is not configured to everything",
+        arguments: [
+            (HTTPRequest.Method.post, "/api/v1/billing/checkout"), (.get, "/elsewhere"),
+        ])
     func unconfigured(method: HTTPRequest.Method, path: String) async {
         let app = CheckoutApplication.unconfigured(logger: Fixture.silentLogger)
         let response = await app.respond(to: Fixture.request(method, path: path, body: Self.validBody))

@@ -33,10 +33,15 @@ import Testing
         #expect(call.parameters.priceID == "price_pro")
     }
 
-    @Test("the Stripe customer claim wins over the email; the email is used without one", arguments: [
-        (["stripe_customer_id": TokenClaims.Value.string("cus_1"), "email": .string("a@example.com")], "customer=cus_1"),
-        (["email": .string("a@example.com")], "customer_email=a%40example.com"),
-    ])
+    @Test(
+        "the Stripe customer claim wins over the email; the email is used without one",
+        arguments: [
+            (
+                ["stripe_customer_id": TokenClaims.Value.string("cus_1"), "email": .string("a@example.com")],
+                "customer=cus_1"
+            ),
+            (["email": .string("a@example.com")], "customer_email=a%40example.com"),
+        ])
     func customerOrEmail(extra: [String: TokenClaims.Value], field: String) async throws {
         let call = try await Self.checkout(claims: Fixture.claims(extra))
         let body = String(decoding: FormEncoder.encode(call.parameters.formFields), as: UTF8.self)
@@ -46,8 +51,9 @@ import Testing
 
     @Test("optional Stripe settings reach the parameters")
     func optionalSettings() async throws {
-        let settings = Fixture.settings(stripe: Fixture.stripeSettings(
-            allowPromotionCodes: false, automaticTax: true, trialPeriodDays: 14))
+        let settings = Fixture.settings(
+            stripe: Fixture.stripeSettings(
+                allowPromotionCodes: false, automaticTax: true, trialPeriodDays: 14))
         let call = try await Self.checkout(settings: settings)
         #expect(call.parameters.allowPromotionCodes == false)
         #expect(call.parameters.automaticTax)
@@ -78,8 +84,9 @@ import Testing
 
     @Test("the derived key cannot be forced to collide by moving text between user id and client key")
     func derivedKeySeparatesParts() {
-        #expect(URLSessionStripeClient.derivedIdempotencyKey(clientKey: "bc", userID: "a")
-            != URLSessionStripeClient.derivedIdempotencyKey(clientKey: "c", userID: "ab"))
+        #expect(
+            URLSessionStripeClient.derivedIdempotencyKey(clientKey: "bc", userID: "a")
+                != URLSessionStripeClient.derivedIdempotencyKey(clientKey: "c", userID: "ab"))
         #expect(URLSessionStripeClient.derivedIdempotencyKey(clientKey: "k", userID: "u").count == 3 + 64)
     }
 }

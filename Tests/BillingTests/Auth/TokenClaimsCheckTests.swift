@@ -9,7 +9,9 @@ import Testing
     static let now = Fixture.now.timeIntervalSince1970
 
     /// The outcome of an HS256 token carrying exactly `values`, under `jwt` settings.
-    static func check(_ values: [String: TokenClaims.Value], _ jwt: JWTSettings = JWTSettings(secret: Secret(Fixture.hmacSecret)))
+    static func check(
+        _ values: [String: TokenClaims.Value], _ jwt: JWTSettings = JWTSettings(secret: Secret(Fixture.hmacSecret))
+    )
         async throws -> Result<UserIdentity, CheckoutError>
     {
         let token = try await Fixture.hs256(TokenClaims(values: values))
@@ -30,20 +32,22 @@ import Testing
         JWTSettings(secret: Secret(Fixture.hmacSecret), leewaySeconds: seconds)
     }
 
-    @Test("exp and nbf are checked against the injected clock, with leeway", arguments: [
-        (["exp": TokenClaims.Value.number(now + 1)], 0.0, true),
-        (["exp": .number(now)], 0, false),
-        (["exp": .number(now - 1)], 0, false),
-        (["exp": .number(now - 30)], 60, true),
-        (["exp": .number(now - 61)], 60, false),
-        (["nbf": .number(now + 10)], 0, false),
-        (["nbf": .number(now)], 0, true),
-        (["nbf": .number(now + 30)], 60, true),
-        (["nbf": .number(now + 61)], 60, false),
-        (["exp": .string("tomorrow")], 0, false),
-        (["nbf": .string("now")], 0, false),
-        ([:], 0, true),
-    ] as [([String: TokenClaims.Value], Double, Bool)])
+    @Test(
+        "exp and nbf are checked against the injected clock, with leeway",
+        arguments: [
+            (["exp": TokenClaims.Value.number(now + 1)], 0.0, true),
+            (["exp": .number(now)], 0, false),
+            (["exp": .number(now - 1)], 0, false),
+            (["exp": .number(now - 30)], 60, true),
+            (["exp": .number(now - 61)], 60, false),
+            (["nbf": .number(now + 10)], 0, false),
+            (["nbf": .number(now)], 0, true),
+            (["nbf": .number(now + 30)], 60, true),
+            (["nbf": .number(now + 61)], 60, false),
+            (["exp": .string("tomorrow")], 0, false),
+            (["nbf": .string("now")], 0, false),
+            ([:], 0, true),
+        ] as [([String: TokenClaims.Value], Double, Bool)])
     func timeClaims(time: [String: TokenClaims.Value], leeway: Double, accepted: Bool) async throws {
         var values = time
         values["sub"] = .string("u_1")
@@ -51,10 +55,12 @@ import Testing
         #expect(accepted ? Self.accepted(result) : Self.rejected(result))
     }
 
-    @Test("sub must be a non-empty string", arguments: [
-        [String: TokenClaims.Value](), ["sub": .number(123)], ["sub": .string("")], ["sub": .bool(true)],
-        ["sub": .strings(["u_1"])], ["email": .string("a@example.com")],
-    ])
+    @Test(
+        "sub must be a non-empty string",
+        arguments: [
+            [String: TokenClaims.Value](), ["sub": .number(123)], ["sub": .string("")], ["sub": .bool(true)],
+            ["sub": .strings(["u_1"])], ["email": .string("a@example.com")],
+        ])
     func subject(values: [String: TokenClaims.Value]) async throws {
         #expect(Self.rejected(try await Self.check(values)))
     }
@@ -62,15 +68,17 @@ import Testing
     static let issuerAndAudience = JWTSettings(
         secret: Secret(Fixture.hmacSecret), issuer: "https://auth.example.com/", audience: "billing")
 
-    @Test("iss and aud must match when configured; aud may be a string or an array", arguments: [
-        (["iss": TokenClaims.Value.string("https://auth.example.com/"), "aud": .string("billing")], true),
-        (["iss": .string("https://auth.example.com/"), "aud": .strings(["web", "billing"])], true),
-        (["iss": .string("https://evil.example.com/"), "aud": .string("billing")], false),
-        (["aud": .string("billing")], false),
-        (["iss": .string("https://auth.example.com/"), "aud": .string("web")], false),
-        (["iss": .string("https://auth.example.com/"), "aud": .strings(["web"])], false),
-        (["iss": .string("https://auth.example.com/")], false),
-    ] as [([String: TokenClaims.Value], Bool)])
+    @Test(
+        "iss and aud must match when configured; aud may be a string or an array",
+        arguments: [
+            (["iss": TokenClaims.Value.string("https://auth.example.com/"), "aud": .string("billing")], true),
+            (["iss": .string("https://auth.example.com/"), "aud": .strings(["web", "billing"])], true),
+            (["iss": .string("https://evil.example.com/"), "aud": .string("billing")], false),
+            (["aud": .string("billing")], false),
+            (["iss": .string("https://auth.example.com/"), "aud": .string("web")], false),
+            (["iss": .string("https://auth.example.com/"), "aud": .strings(["web"])], false),
+            (["iss": .string("https://auth.example.com/")], false),
+        ] as [([String: TokenClaims.Value], Bool)])
     func issuerAudience(values: [String: TokenClaims.Value], accepted: Bool) async throws {
         var values = values
         values["sub"] = .string("u_1")
@@ -86,18 +94,23 @@ import Testing
 
     @Test("the plan and customer claim names come from settings")
     func configurableClaimNames() async throws {
-        let jwt = JWTSettings(secret: Secret(Fixture.hmacSecret), planClaim: "https://example.com/tier", customerClaim: "cus")
+        let jwt = JWTSettings(
+            secret: Secret(Fixture.hmacSecret), planClaim: "https://example.com/tier", customerClaim: "cus")
         let values: [String: TokenClaims.Value] = [
             "sub": .string("u_1"), "plan": .string("ignored"), "stripe_customer_id": .string("cus_ignored"),
             "https://example.com/tier": .string("agency"), "cus": .string("cus_9"),
         ]
-        #expect(try await Self.check(values, jwt)
-            == .success(UserIdentity(userID: "u_1", plan: "agency", stripeCustomerID: "cus_9")))
+        #expect(
+            try await Self.check(values, jwt)
+                == .success(UserIdentity(userID: "u_1", plan: "agency", stripeCustomerID: "cus_9")))
     }
 
-    @Test("a plan claim that is a number or a bool is read as its text; other shapes as no plan", arguments: [
-        (TokenClaims.Value.number(2), "2" as String?), (.bool(true), "true"), (.string(""), nil), (.strings(["pro"]), nil),
-    ])
+    @Test(
+        "a plan claim that is a number or a bool is read as its text; other shapes as no plan",
+        arguments: [
+            (TokenClaims.Value.number(2), "2" as String?), (.bool(true), "true"), (.string(""), nil),
+            (.strings(["pro"]), nil),
+        ])
     func planShapes(plan: TokenClaims.Value, expected: String?) async throws {
         let result = try await Self.check(["sub": .string("u_1"), "plan": plan])
         #expect(result == .success(UserIdentity(userID: "u_1", plan: expected)))
@@ -105,7 +118,9 @@ import Testing
 
     @Test("an empty email or customer claim counts as absent")
     func emptyOptionalClaims() async throws {
-        let result = try await Self.check(["sub": .string("u_1"), "email": .string(""), "stripe_customer_id": .string("")])
+        let result = try await Self.check([
+            "sub": .string("u_1"), "email": .string(""), "stripe_customer_id": .string(""),
+        ])
         #expect(result == .success(UserIdentity(userID: "u_1")))
     }
 }

@@ -20,7 +20,9 @@ import Testing
         return false
     }
 
-    static func sign(_ claims: TokenClaims = Fixture.claims(), kid: String? = nil, using add: (JWTKeyCollection) async -> Void)
+    static func sign(
+        _ claims: TokenClaims = Fixture.claims(), kid: String? = nil, using add: (JWTKeyCollection) async -> Void
+    )
         async throws -> String
     {
         let keys = JWTKeyCollection()
@@ -32,11 +34,14 @@ import Testing
 
     @Test("accepts a valid HS256 token and reads its claims")
     func hs256() async throws {
-        let token = try await Fixture.hs256(Fixture.claims([
-            "email": .string("a@example.com"), "plan": .string("pro"), "stripe_customer_id": .string("cus_1"),
-        ]))
-        #expect(await Self.outcome(try await Fixture.verifier(), token)
-            == .success(UserIdentity(userID: "u_1", email: "a@example.com", plan: "pro", stripeCustomerID: "cus_1")))
+        let token = try await Fixture.hs256(
+            Fixture.claims([
+                "email": .string("a@example.com"), "plan": .string("pro"), "stripe_customer_id": .string("cus_1"),
+            ]))
+        #expect(
+            await Self.outcome(try await Fixture.verifier(), token)
+                == .success(UserIdentity(userID: "u_1", email: "a@example.com", plan: "pro", stripeCustomerID: "cus_1"))
+        )
     }
 
     @Test("accepts RS256 with the PEM public key from settings")
@@ -65,10 +70,13 @@ import Testing
     @Test("with several PEM keys, a token picks one by kid pem-<index>")
     func severalPEMs() async throws {
         let ec = ES256PrivateKey()
-        let verifier = try await Fixture.verifier(JWTSettings(publicKeysPEM: [TestRSA.publicPEM, ec.publicKey.pemRepresentation]))
+        let verifier = try await Fixture.verifier(
+            JWTSettings(publicKeysPEM: [TestRSA.publicPEM, ec.publicKey.pemRepresentation]))
         let token = try await Self.sign(kid: "pem-1") { await $0.add(ecdsa: ec, kid: JWKIdentifier(string: "pem-1")) }
         #expect(await Self.outcome(verifier, token) == .success(UserIdentity(userID: "u_1")))
-        let wrongKid = try await Self.sign(kid: "pem-0") { await $0.add(ecdsa: ec, kid: JWKIdentifier(string: "pem-0")) }
+        let wrongKid = try await Self.sign(kid: "pem-0") {
+            await $0.add(ecdsa: ec, kid: JWKIdentifier(string: "pem-0"))
+        }
         #expect(await Self.isRejected(verifier, wrongKid))
     }
 
@@ -105,14 +113,19 @@ import Testing
     @Test("an HS256 token that carries a kid (as Supabase's do) still verifies against the configured secret")
     func hs256WithKid() async throws {
         let token = try await Self.sign(kid: "supabase-key-1") {
-            await $0.add(hmac: HMACKey(from: Fixture.hmacSecret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: "supabase-key-1"))
+            await $0.add(
+                hmac: HMACKey(from: Fixture.hmacSecret), digestAlgorithm: .sha256,
+                kid: JWKIdentifier(string: "supabase-key-1"))
         }
         #expect(await Self.outcome(try await Fixture.verifier(), token) == .success(UserIdentity(userID: "u_1")))
     }
 
-    @Test("a JWKS document without usable keys, or a PEM that is no key, fails to load", arguments: [
-        JWTSettings(jwks: "not json"), JWTSettings(publicKeysPEM: ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]),
-    ])
+    @Test(
+        "a JWKS document without usable keys, or a PEM that is no key, fails to load",
+        arguments: [
+            JWTSettings(jwks: "not json"),
+            JWTSettings(publicKeysPEM: ["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"]),
+        ])
     func badKeyMaterial(settings: JWTSettings) async {
         await #expect(throws: SettingsError.self) { try await TokenVerifier.make(settings: settings) }
     }
@@ -122,13 +135,16 @@ import Testing
         let token = try await Fixture.hs256(secret: "another-secret-entirely-0123456789")
         #expect(await Self.isRejected(try await Fixture.verifier(), token))
         let other = try await Self.sign { await $0.add(ecdsa: ES256PrivateKey()) }
-        let verifier = try await Fixture.verifier(JWTSettings(publicKeysPEM: [ES256PrivateKey().publicKey.pemRepresentation]))
+        let verifier = try await Fixture.verifier(
+            JWTSettings(publicKeysPEM: [ES256PrivateKey().publicKey.pemRepresentation]))
         #expect(await Self.isRejected(verifier, other))
     }
 
     @Test("refuses alg none, however the header spells it", arguments: ["none", "None", "NONE"])
     func algNone(alg: String) async throws {
-        let token = Self.segment(#"{"alg":"\#(alg)","typ":"JWT"}"#) + "." + Self.segment(#"{"sub":"u_1","exp":1700000600}"#) + "."
+        let token =
+            Self.segment(#"{"alg":"\#(alg)","typ":"JWT"}"#) + "." + Self.segment(#"{"sub":"u_1","exp":1700000600}"#)
+            + "."
         #expect(await Self.isRejected(try await Fixture.verifier(), token))
         #expect(await Self.isRejected(try await Fixture.verifier(), String(token.dropLast())))
     }
@@ -150,10 +166,12 @@ import Testing
         #expect(await Self.isRejected(try await Fixture.verifier(), token))
     }
 
-    @Test("refuses garbage and over-long tokens without crashing", arguments: [
-        "garbage", "a.b.c", "...", "e30.e30.", "\u{0}", String(repeating: "x", count: 10_000),
-        String(repeating: "A", count: 16 * 1024 + 1),
-    ])
+    @Test(
+        "refuses garbage and over-long tokens without crashing",
+        arguments: [
+            "garbage", "a.b.c", "...", "e30.e30.", "\u{0}", String(repeating: "x", count: 10_000),
+            String(repeating: "A", count: 16 * 1024 + 1),
+        ])
     func garbage(token: String) async throws {
         #expect(await Self.isRejected(try await Fixture.verifier(), token))
     }

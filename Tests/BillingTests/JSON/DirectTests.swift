@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Billing
 
 /// Parses a UTF-8 literal, so tests read like the JSON they exercise.
@@ -58,7 +59,9 @@ func parse(_ text: String, maxDepth: Int = 64) throws(PythonJSONError) -> JSONVa
 
     /// Undecodable bytes map to invalidUTF8, not a JSON decode error.
     @Test func invalidUTF8IsDistinct() {
-        for bytes: [UInt8] in [[0xFF], [0x22, 0xC3, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]] {
+        for bytes: [UInt8] in [
+            [0xFF], [0x22, 0xC3, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],
+        ] {
             #expect(throws: PythonJSONError.invalidUTF8) { try PythonJSON.parse(bytes) }
         }
     }
@@ -94,7 +97,8 @@ func parse(_ text: String, maxDepth: Int = 64) throws(PythonJSONError) -> JSONVa
     /// Integers keep every digit, normalise -0, and respect the 4300-digit limit.
     @Test func integersStayExact() throws {
         #expect(try parse("-0") == .integer("0"))
-        #expect(try parse("[123456789012345678901234567890,-0.0]").serialized() == "[123456789012345678901234567890,-0.0]")
+        #expect(
+            try parse("[123456789012345678901234567890,-0.0]").serialized() == "[123456789012345678901234567890,-0.0]")
         #expect(throws: PythonJSONError.integerTooLong(digits: 4301)) { try parse(String(repeating: "7", count: 4301)) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Billing
 
 /// One CPython observation produced by `gen_vectors.py`.
@@ -16,7 +17,9 @@ struct Vector: Codable, Sendable, CustomTestStringConvertible {
     /// The input bytes decoded from hex.
     var bytes: [UInt8] {
         let chars = Array(hex.utf8)
-        return stride(from: 0, to: chars.count, by: 2).map { UInt8(String(decoding: chars[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+        return stride(from: 0, to: chars.count, by: 2).map {
+            UInt8(String(decoding: chars[$0..<$0 + 2], as: UTF8.self), radix: 16)!
+        }
     }
 
     /// Runs the Swift parser and describes the mismatch with Python, or returns nil on agreement.
@@ -68,6 +71,8 @@ let committedVectors: [Vector] = loadVectors(
         let vectors = loadVectors(URL(fileURLWithPath: path))
         #expect(!vectors.isEmpty)
         let problems = vectors.compactMap { $0.mismatch() }
-        #expect(problems.isEmpty, "\(problems.count) mismatches of \(vectors.count):\n\(problems.prefix(30).joined(separator: "\n"))")
+        #expect(
+            problems.isEmpty,
+            "\(problems.count) mismatches of \(vectors.count):\n\(problems.prefix(30).joined(separator: "\n"))")
     }
 }

@@ -6,7 +6,8 @@ import Testing
 /// `SettingsLoader.load(environment:)`: environment over the JSON file over defaults, every problem at once.
 @Suite struct SettingsLoaderTests {
     static let minimal = [
-        "STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_PRICE_ID": "price_env", "JWT_SECRET": "jwt-env-secret-0123456789abcdef-0123",
+        "STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_PRICE_ID": "price_env",
+        "JWT_SECRET": "jwt-env-secret-0123456789abcdef-0123",
         "FRONTEND_URL": "https://app.example.com/",
     ]
 
@@ -65,8 +66,9 @@ import Testing
         environment["HTTP_BILLING_CONFIG"] = configPath
         let problems = await Self.problems(environment)
         #expect(problems.contains { $0.contains("STRIPE_SECRET_KEY") })
-        #expect(SettingsLoader.trustedEnvironment(["HTTP_PROXY": "x", "HTTPS": "on", "JWT_SECRET": "s"])
-            == ["HTTPS": "on", "JWT_SECRET": "s"])
+        #expect(
+            SettingsLoader.trustedEnvironment(["HTTP_PROXY": "x", "HTTPS": "on", "JWT_SECRET": "s"])
+                == ["HTTPS": "on", "JWT_SECRET": "s"])
         var overridden = Self.minimal
         overridden["HTTP_STRIPE_PRICE_ID"] = "price_cheap"
         overridden["HTTP_FRONTEND_URL"] = "https://evil.example.com"
@@ -98,7 +100,8 @@ import Testing
              "corsOrigins":["https://app.example.com/"]}
             """
         let settings = try await SettingsLoader.load(environment: [
-            "BILLING_CONFIG": try Self.file(json), "STRIPE_PRICE_ID": "price_env", "STRIPE_PRICES_TEAM": "price_team_env",
+            "BILLING_CONFIG": try Self.file(json), "STRIPE_PRICE_ID": "price_env",
+            "STRIPE_PRICES_TEAM": "price_team_env",
         ])
         #expect(settings.stripe.secretKey.value == "sk_test_file")
         #expect(settings.stripe.defaultPriceID == "price_env")
@@ -127,15 +130,32 @@ import Testing
         #expect(settings.stripe.planPrices.price(for: "agency") == nil)
     }
 
-    @Test("invalid numbers and booleans are refused with a line naming the variable", arguments: [
-        ("STRIPE_MAX_NETWORK_RETRIES", "abc", "stripe.maxNetworkRetries (STRIPE_MAX_NETWORK_RETRIES) must be a whole number from 0 to 10"),
-        ("STRIPE_MAX_NETWORK_RETRIES", "11", "stripe.maxNetworkRetries (STRIPE_MAX_NETWORK_RETRIES) must be a whole number from 0 to 10"),
-        ("STRIPE_TIMEOUT_SECONDS", "0", "stripe.timeoutSeconds (STRIPE_TIMEOUT_SECONDS) must be a whole number from 1 to 300"),
-        ("MAX_BODY_BYTES", "1.5", "maxBodyBytes (MAX_BODY_BYTES) must be a whole number from 1024 to 16777216"),
-        ("STRIPE_ALLOW_PROMOTION_CODES", "maybe", "stripe.allowPromotionCodes (STRIPE_ALLOW_PROMOTION_CODES) must be true or false, got maybe"),
-        ("STRIPE_SECRET_KEY", "pk_live_123", "stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)"),
-        ("ROUTE_PATH", "api", "routePath (ROUTE_PATH) must start with /, got api"),
-    ])
+    @Test(
+        "invalid numbers and booleans are refused with a line naming the variable",
+        arguments: [
+            (
+                "STRIPE_MAX_NETWORK_RETRIES", "abc",
+                "stripe.maxNetworkRetries (STRIPE_MAX_NETWORK_RETRIES) must be a whole number from 0 to 10"
+            ),
+            (
+                "STRIPE_MAX_NETWORK_RETRIES", "11",
+                "stripe.maxNetworkRetries (STRIPE_MAX_NETWORK_RETRIES) must be a whole number from 0 to 10"
+            ),
+            (
+                "STRIPE_TIMEOUT_SECONDS", "0",
+                "stripe.timeoutSeconds (STRIPE_TIMEOUT_SECONDS) must be a whole number from 1 to 300"
+            ),
+            ("MAX_BODY_BYTES", "1.5", "maxBodyBytes (MAX_BODY_BYTES) must be a whole number from 1024 to 16777216"),
+            (
+                "STRIPE_ALLOW_PROMOTION_CODES", "maybe",
+                "stripe.allowPromotionCodes (STRIPE_ALLOW_PROMOTION_CODES) must be true or false, got maybe"
+            ),
+            (
+                "STRIPE_SECRET_KEY", "pk_live_123",
+                "stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)"
+            ),
+            ("ROUTE_PATH", "api", "routePath (ROUTE_PATH) must start with /, got api"),
+        ])
     func invalidValues(variable: String, value: String, line: String) async {
         var environment = Self.minimal
         environment[variable] = value
@@ -144,7 +164,9 @@ import Testing
         #expect(!problems.joined().contains("pk_live_123"))
     }
 
-    @Test("booleans and numbers in their accepted spellings", arguments: [("true", true), ("false", false), ("1", true), ("no", false)])
+    @Test(
+        "booleans and numbers in their accepted spellings",
+        arguments: [("true", true), ("false", false), ("1", true), ("no", false)])
     func booleans(text: String, value: Bool) async throws {
         var environment = Self.minimal
         environment["STRIPE_ALLOW_PROMOTION_CODES"] = text
@@ -159,17 +181,25 @@ import Testing
         var environment = Self.minimal
         environment["ALLOWED_REDIRECT_ORIGINS"] = "https://www.example.com, http://localhost:3000"
         let settings = try await SettingsLoader.load(environment: environment)
-        #expect(settings.allowedRedirectOrigins == [
-            Origin(scheme: "https", host: "www.example.com", port: 443), Origin(scheme: "http", host: "localhost", port: 3000),
-        ])
+        #expect(
+            settings.allowedRedirectOrigins == [
+                Origin(scheme: "https", host: "www.example.com", port: 443),
+                Origin(scheme: "http", host: "localhost", port: 3000),
+            ])
         environment["ALLOWED_REDIRECT_ORIGINS"] = "https://ok.example.com,javascript:x"
-        #expect(await Self.problems(environment).contains { $0.contains("ALLOWED_REDIRECT_ORIGINS") && $0.contains("javascript:x") })
+        #expect(
+            await Self.problems(environment).contains {
+                $0.contains("ALLOWED_REDIRECT_ORIGINS") && $0.contains("javascript:x")
+            })
     }
 
-    @Test("variable names follow swift-configuration's mapping", arguments: [
-        ("stripe.secretKey", "STRIPE_SECRET_KEY"), ("frontendUrl", "FRONTEND_URL"), ("maxBodyBytes", "MAX_BODY_BYTES"),
-        ("jwt.leewaySeconds", "JWT_LEEWAY_SECONDS"),
-    ])
+    @Test(
+        "variable names follow swift-configuration's mapping",
+        arguments: [
+            ("stripe.secretKey", "STRIPE_SECRET_KEY"), ("frontendUrl", "FRONTEND_URL"),
+            ("maxBodyBytes", "MAX_BODY_BYTES"),
+            ("jwt.leewaySeconds", "JWT_LEEWAY_SECONDS"),
+        ])
     func variableNames(key: String, variable: String) {
         #expect(SettingsReader.variableName(key) == variable)
     }

@@ -62,7 +62,8 @@ enum Fixture {
         body: IncomingRequest.Body = .bytes([])
     ) -> IncomingRequest {
         IncomingRequest(
-            head: HTTPRequest(method: method, scheme: "https", authority: "api.example.com", path: path, headerFields: headers),
+            head: HTTPRequest(
+                method: method, scheme: "https", authority: "api.example.com", path: path, headerFields: headers),
             body: body)
     }
 

@@ -5,8 +5,10 @@ import Testing
 /// `CheckoutBody.validate` against every row of DESIGN §1.1.
 @Suite struct CheckoutBodyTests {
     static let policy = RedirectURLPolicy(allowedOrigins: [Fixture.appOrigin])
-    static let defaults = (success: "https://app.example.com/dashboard?success=true",
-                           cancel: "https://app.example.com/dashboard?canceled=true")
+    static let defaults = (
+        success: "https://app.example.com/dashboard?success=true",
+        cancel: "https://app.example.com/dashboard?canceled=true"
+    )
 
     /// Validates `body`, returning the thrown error (nil when the body was accepted).
     static func failure(_ body: [UInt8], contentType: String? = "application/json") -> CheckoutError? {
@@ -31,47 +33,64 @@ import Testing
     @Test("an empty body is a missing body, whatever the content type")
     func emptyBody() {
         for contentType: String? in ["application/json", "text/plain", nil] {
-            #expect(Self.failure([], contentType: contentType)?.bodyText
-                == #"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#)
+            #expect(
+                Self.failure([], contentType: contentType)?.bodyText
+                    == #"{"detail":[{"type":"missing","loc":["body"],"msg":"Field required","input":null}]}"#)
         }
     }
 
-    @Test("a body that is not JSON reports Python's offset and message", arguments: [
-        ("{", 1, "Expecting property name enclosed in double quotes"),
-        ("not json", 0, "Expecting value"),
-        (#"{"success_url": }"#, 16, "Expecting value"),
-        (#"{"a":1,}"#, 7, "Expecting property name enclosed in double quotes"),
-        ("[1,2", 4, "Expecting ',' delimiter"),
-        (#"{"a" 1}"#, 5, "Expecting ':' delimiter"),
-        (#"{"é": x}"#, 6, "Expecting value"),
-        ("  ", 2, "Expecting value"),
-        (#"{"success_url":"x"} extra"#, 20, "Extra data"),
-    ])
+    @Test(
+        "a body that is not JSON reports Python's offset and message",
+        arguments: [
+            ("{", 1, "Expecting property name enclosed in double quotes"),
+            ("not json", 0, "Expecting value"),
+            (#"{"success_url": }"#, 16, "Expecting value"),
+            (#"{"a":1,}"#, 7, "Expecting property name enclosed in double quotes"),
+            ("[1,2", 4, "Expecting ',' delimiter"),
+            (#"{"a" 1}"#, 5, "Expecting ':' delimiter"),
+            (#"{"é": x}"#, 6, "Expecting value"),
+            ("  ", 2, "Expecting value"),
+            (#"{"success_url":"x"} extra"#, 20, "Extra data"),
+        ])
     func notJSON(body: String, position: Int, reason: String) {
-        #expect(Self.detail(body) == #"[{"type":"json_invalid","loc":["body",\#(position)],"msg":"JSON decode error","input":{},"ctx":{"error":"\#(reason)"}}]"#)
+        #expect(
+            Self.detail(body)
+                == #"[{"type":"json_invalid","loc":["body",\#(position)],"msg":"JSON decode error","input":{},"ctx":{"error":"\#(reason)"}}]"#
+        )
     }
 
-    @Test("JSON that is not an object is echoed back as the input", arguments: [
-        ("[1,2]", "[1,2]"), (#""https://app.example.com""#, #""https://app.example.com""#), ("12.50", "12.5"),
-        ("null", "null"), ("true", "true"), ("7", "7"),
-    ])
+    @Test(
+        "JSON that is not an object is echoed back as the input",
+        arguments: [
+            ("[1,2]", "[1,2]"), (#""https://app.example.com""#, #""https://app.example.com""#), ("12.50", "12.5"),
+            ("null", "null"), ("true", "true"), ("7", "7"),
+        ])
     func notAnObject(body: String, echoed: String) {
-        #expect(Self.detail(body) == #"[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":\#(echoed)}]"#)
+        #expect(
+            Self.detail(body)
+                == #"[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":\#(echoed)}]"#
+        )
     }
 
-    @Test("a non-JSON content type gets the raw body back as a string", arguments: [
-        "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx",
-    ])
+    @Test(
+        "a non-JSON content type gets the raw body back as a string",
+        arguments: [
+            "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx",
+        ])
     func nonJSONContentType(contentType: String) {
         let body = #"{"success_url":"https://app.example.com/ok"}"#
-        #expect(Self.failure(body, contentType: contentType)?.bodyText
-            == #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"{\"success_url\":\"https://app.example.com/ok\"}"}]}"#)
+        #expect(
+            Self.failure(body, contentType: contentType)?.bodyText
+                == #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"{\"success_url\":\"https://app.example.com/ok\"}"}]}"#
+        )
     }
 
-    @Test("JSON content types, parameters and a missing type all read the body as JSON", arguments: [
-        "application/json", "application/merge-patch+json", "application/json; charset=utf-8", "APPLICATION/JSON",
-        " application/problem+json ;q=1", nil,
-    ] as [String?])
+    @Test(
+        "JSON content types, parameters and a missing type all read the body as JSON",
+        arguments: [
+            "application/json", "application/merge-patch+json", "application/json; charset=utf-8", "APPLICATION/JSON",
+            " application/problem+json ;q=1", nil,
+        ] as [String?])
     func jsonContentTypes(contentType: String?) throws {
         let body = try CheckoutBody.validate(
             body: Array(#"{"success_url":"https://app.example.com/ok"}"#.utf8), contentType: contentType,
@@ -86,52 +105,66 @@ import Testing
         #expect(Self.failure(#"{"success_url":"https://app.example.com/ok"}"#, contentType: "") == nil)
     }
 
-    @Test("a field that is not a string is a string_type item", arguments: [
-        ("1", "1"), ("true", "true"), ("null", "null"), (#"["https://app.example.com"]"#, #"["https://app.example.com"]"#),
-        (#"{"u":1}"#, #"{"u":1}"#), ("1.0", "1.0"),
-    ])
+    @Test(
+        "a field that is not a string is a string_type item",
+        arguments: [
+            ("1", "1"), ("true", "true"), ("null", "null"),
+            (#"["https://app.example.com"]"#, #"["https://app.example.com"]"#),
+            (#"{"u":1}"#, #"{"u":1}"#), ("1.0", "1.0"),
+        ])
     func fieldNotAString(value: String, echoed: String) {
-        #expect(Self.detail(#"{"cancel_url":\#(value)}"#)
-            == #"[{"type":"string_type","loc":["body","cancel_url"],"msg":"Input should be a valid string","input":\#(echoed)}]"#)
+        #expect(
+            Self.detail(#"{"cancel_url":\#(value)}"#)
+                == #"[{"type":"string_type","loc":["body","cancel_url"],"msg":"Input should be a valid string","input":\#(echoed)}]"#
+        )
     }
 
     @Test("every bad field gets its own item, in field order, not body order")
     func bothFieldsBad() {
-        #expect(Self.failure(#"{"cancel_url":"javascript:x","success_url":5}"#)?.bodyText
-            == #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":5},{"type":"value_error","loc":["body","cancel_url"],"msg":"Value error, URL must be absolute and use http or https","input":"javascript:x","ctx":{"error":"URL must be absolute and use http or https"}}]}"#)
+        #expect(
+            Self.failure(#"{"cancel_url":"javascript:x","success_url":5}"#)?.bodyText
+                == #"{"detail":[{"type":"string_type","loc":["body","success_url"],"msg":"Input should be a valid string","input":5},{"type":"value_error","loc":["body","cancel_url"],"msg":"Value error, URL must be absolute and use http or https","input":"javascript:x","ctx":{"error":"URL must be absolute and use http or https"}}]}"#
+        )
     }
 
     static let long = "https://app.example.com/" + String(repeating: "a", count: 2049 - 24)
 
-    @Test("a URL breaking a redirect rule is a value_error with the reason", arguments: [
-        ("/dashboard", "URL must be absolute and use http or https"),
-        ("javascript:alert(1)", "URL must be absolute and use http or https"),
-        ("ftp://app.example.com/x", "URL must be absolute and use http or https"),
-        ("https://evil.example.com/x", "URL origin https://evil.example.com is not allowed"),
-        ("https://app@evil.com/", "URL must not contain user information"),
-        (#"https://evil.com\@app.example.com/"#, "URL origin https://evil.com is not allowed"),
-        ("https://app.example.com:8443/x", "URL origin https://app.example.com:8443 is not allowed"),
-        ("http://app.example.com/x", "URL origin http://app.example.com is not allowed"),
-        (long, "URL must be at most 2048 characters"),
-        ("https://app.example.com/\u{1}x", "URL must not contain control characters"),
-        ("https://app.example.com/\u{0}", "URL must not contain control characters"),
-        ("https://app.example.com/a b", "URL must not contain whitespace"),
-    ])
+    @Test(
+        "a URL breaking a redirect rule is a value_error with the reason",
+        arguments: [
+            ("/dashboard", "URL must be absolute and use http or https"),
+            ("javascript:alert(1)", "URL must be absolute and use http or https"),
+            ("ftp://app.example.com/x", "URL must be absolute and use http or https"),
+            ("https://evil.example.com/x", "URL origin https://evil.example.com is not allowed"),
+            ("https://app@evil.com/", "URL must not contain user information"),
+            (#"https://evil.com\@app.example.com/"#, "URL origin https://evil.com is not allowed"),
+            ("https://app.example.com:8443/x", "URL origin https://app.example.com:8443 is not allowed"),
+            ("http://app.example.com/x", "URL origin http://app.example.com is not allowed"),
+            (long, "URL must be at most 2048 characters"),
+            ("https://app.example.com/\u{1}x", "URL must not contain control characters"),
+            ("https://app.example.com/\u{0}", "URL must not contain control characters"),
+            ("https://app.example.com/a b", "URL must not contain whitespace"),
+        ])
     func urlRules(url: String, reason: String) {
         let error = Self.failure(JSONValue.object(JSONObject([("success_url", .string(url))])).serialized())
         guard case .validation(let issues)? = error else {
             Issue.record("expected a validation error, got \(String(describing: error))")
             return
         }
-        #expect(issues == [ValidationIssue(
-            type: "value_error", location: ["body", "success_url"], message: "Value error, \(reason)",
-            input: .string(url), context: .object(JSONObject([("error", .string(reason))])))])
+        #expect(
+            issues == [
+                ValidationIssue(
+                    type: "value_error", location: ["body", "success_url"], message: "Value error, \(reason)",
+                    input: .string(url), context: .object(JSONObject([("error", .string(reason))])))
+            ])
     }
 
     @Test("a rejected URL's 422 body is byte for byte FastAPI's shape")
     func valueErrorBytes() {
-        #expect(Self.failure(#"{"success_url":"https://app@evil.com"}"#)?.bodyText
-            == #"{"detail":[{"type":"value_error","loc":["body","success_url"],"msg":"Value error, URL must not contain user information","input":"https://app@evil.com","ctx":{"error":"URL must not contain user information"}}]}"#)
+        #expect(
+            Self.failure(#"{"success_url":"https://app@evil.com"}"#)?.bodyText
+                == #"{"detail":[{"type":"value_error","loc":["body","success_url"],"msg":"Value error, URL must not contain user information","input":"https://app@evil.com","ctx":{"error":"URL must not contain user information"}}]}"#
+        )
     }
 
     @Test("a URL of exactly 2048 characters is accepted")
@@ -153,9 +186,11 @@ import Testing
         #expect(body == CheckoutBody(successURL: url, cancelURL: "https://APP.example.com:443/c"))
     }
 
-    @Test("absent fields take the defaults and unknown fields such as price_id are ignored", arguments: [
-        "{}", #"{"price_id":"price_cheap"}"#, #"{"price_id":"price_cheap","quantity":100,"success":null}"#,
-    ])
+    @Test(
+        "absent fields take the defaults and unknown fields such as price_id are ignored",
+        arguments: [
+            "{}", #"{"price_id":"price_cheap"}"#, #"{"price_id":"price_cheap","quantity":100,"success":null}"#,
+        ])
     func defaultsAndUnknownFields(body: String) throws {
         let result = try CheckoutBody.validate(
             body: Array(body.utf8), contentType: "application/json", defaults: Self.defaults, policy: Self.policy)

@@ -21,7 +21,8 @@ enum Binaries {
             candidates.append(bundle.bundleURL.deletingLastPathComponent())
         }
         let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         candidates.append(packageRoot.appendingPathComponent(".build/debug"))
         for directory in candidates {
             let url = directory.appendingPathComponent(name)

@@ -43,7 +43,9 @@ struct CGIResponse: Sendable {
         }
         let body = Data(bytes[(end + 4)...])
         if let length = headers["content-length"] {
-            guard Int(length) == body.count else { throw SupportError("Content-Length \(length) but \(body.count) bytes") }
+            guard Int(length) == body.count else {
+                throw SupportError("Content-Length \(length) but \(body.count) bytes")
+            }
         }
         return CGIResponse(
             status: status, reason: String(statusParts.count > 1 ? statusParts[1] : ""), headers: headers,
@@ -52,7 +54,8 @@ struct CGIResponse: Sendable {
 
     private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
-        for index in 0...(haystack.count - needle.count) where haystack[index..<(index + needle.count)].elementsEqual(needle) {
+        for index in 0...(haystack.count - needle.count)
+        where haystack[index..<(index + needle.count)].elementsEqual(needle) {
             return index
         }
         return nil

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The binary running as a FastCGI server on `--listen 127.0.0.1:PORT`, reached through libfcgi's `cgi-fcgi`.

@@ -67,6 +67,7 @@ enum ProcessRunner {
         }
         process.waitUntilExit()
         return ProcessResult(
-            exitCode: process.terminationStatus, stdout: outData, stderr: errData, elapsed: ContinuousClock.now - started)
+            exitCode: process.terminationStatus, stdout: outData, stderr: errData,
+            elapsed: ContinuousClock.now - started)
     }
 }
