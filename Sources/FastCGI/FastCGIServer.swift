@@ -33,8 +33,19 @@ public final class FastCGIServer: Sendable {
     }
 
     /// True when the process was started as plain CGI (stdin is not a listening socket).
+    ///
+    /// Installs the shutdown handlers first: asking libfcgi initializes it, and libfcgi installs its own
+    /// SIGTERM/SIGUSR1 handlers wherever none is set yet, which would swallow an early signal unseen by us.
+    /// A CGI process gets the default dispositions back, so that a web server's SIGTERM still ends it.
     public static var isCGI: Bool {
-        FCGX_IsCGI() != 0
+        installSignalHandlers()
+        let cgi = FCGX_IsCGI() != 0
+        if cgi {
+            signal(SIGTERM, SIG_DFL)
+            signal(SIGUSR1, SIG_DFL)
+            signal(SIGINT, SIG_DFL)
+        }
+        return cgi
     }
 
     /// Serves requests until SIGTERM or SIGUSR1, then lets in-flight requests finish and returns.
@@ -47,19 +58,34 @@ public final class FastCGIServer: Sendable {
         case .success(let fd): listenFD = fd
         case .failure(let error): throw error
         }
+        // glibc gives each busy thread its own malloc arena; with dozens of workers that fragments memory and
+        // lets RSS creep up. A few arenas are plenty for threads that mostly wait (MALLOC_ARENA_MAX still wins).
+        if getenv("MALLOC_ARENA_MAX") == nil {
+            mallopt(M_ARENA_MAX, 4)
+        }
         for index in 0..<workerCount {
             let worker = Worker(server: self, index: index, listenFD: listenFD, handler: handler)
             worker.start()
         }
-        waitForShutdown()
+        waitForShutdown(listenFD: listenFD)
         if case .unix(let path) = address { unlink(path) }
     }
 
     /// Blocks until shutdown was requested and no worker is between accepting a request and finishing it.
-    private func waitForShutdown() {
+    private func waitForShutdown(listenFD: Int32) {
+        while !shutdownRequested.load(ordering: .relaxed) {
+            usleep(20_000)
+        }
+        // Let go of the listening socket at once, so that the web server gets "connection refused" and turns to
+        // another process instead of queueing on one that will not accept. dup2 keeps the descriptor number
+        // taken, so no new socket can land on it while a worker still polls it.
+        let null = open("/dev/null", O_RDONLY)
+        if null >= 0 {
+            dup2(null, listenFD)
+            close(null)
+        }
         while true {
             usleep(20_000)
-            guard shutdownRequested.load(ordering: .relaxed) else { continue }
             // A worker still in accept() lost a race with another process sharing the socket; it holds no request.
             let settled = states.withLock { $0.allSatisfy { $0 == .exited || $0 == .accepting } }
             if settled { return }

@@ -133,8 +133,8 @@ class Load:
     timing analysis of the lifecycle checks); otherwise only counts and the first failures are kept.
     """
 
-    def __init__(self, port, requests, kinds, threads=16, total=None, keep=False, timeout=60):
-        self.port, self.requests, self.kinds, self.threads = port, requests, kinds, threads
+    def __init__(self, port, requests, kinds, threads=16, total=None, keep=False, timeout=60, pace=0.0):
+        self.port, self.requests, self.kinds, self.threads, self.pace = port, requests, kinds, threads, pace
         self.total, self.keep, self.timeout = total, keep, timeout
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -173,7 +173,13 @@ class Load:
     def _run(self, slot):
         conn = None
         kinds = self.kinds
+        next_start = time.monotonic()
         while not self.stop.is_set():
+            if self.pace:  # at most one request per `pace` seconds per client
+                delay = next_start - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                next_start = max(next_start + self.pace, time.monotonic() - self.pace)
             i = self._take()
             if i is None:
                 break
