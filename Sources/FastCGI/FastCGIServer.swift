@@ -9,6 +9,20 @@ import Synchronization
 
 /// Set from the SIGTERM/SIGUSR1 handler; read by every worker between requests.
 private let shutdownRequested = Atomic<Bool>(false)
+/// The listening socket, and /dev/null opened ahead of time, for the signal handler (-1 until serving).
+private let listeningDescriptor = Atomic<Int32>(-1)
+private let nullDescriptor = Atomic<Int32>(-1)
+
+/// Lets go of the listening socket, so that the web server gets "connection refused" and turns to another
+/// process instead of queueing on one that will not accept. dup2 (async-signal-safe) keeps the descriptor
+/// number taken, so that no new socket can land on it while a worker still polls it.
+private func releaseListeningSocket() {
+    let listening = listeningDescriptor.load(ordering: .relaxed)
+    let null = nullDescriptor.load(ordering: .relaxed)
+    if listening >= 0 && null >= 0 {
+        dup2(null, listening)
+    }
+}
 
 /// A FastCGI responder: a pool of worker threads, each with its own `FCGX_Request`, taking turns to accept.
 ///
@@ -58,6 +72,10 @@ public final class FastCGIServer: Sendable {
         case .success(let fd): listenFD = fd
         case .failure(let error): throw error
         }
+        nullDescriptor.store(open("/dev/null", O_RDONLY), ordering: .relaxed)
+        listeningDescriptor.store(listenFD, ordering: .relaxed)
+        // A signal that came during start-up found no socket to release yet.
+        if shutdownRequested.load(ordering: .relaxed) { releaseListeningSocket() }
         // glibc gives each busy thread its own malloc arena; with dozens of workers that fragments memory and
         // lets RSS creep up. A few arenas are plenty for threads that mostly wait (MALLOC_ARENA_MAX still wins).
         if getenv("MALLOC_ARENA_MAX") == nil {
@@ -76,14 +94,7 @@ public final class FastCGIServer: Sendable {
         while !shutdownRequested.load(ordering: .relaxed) {
             usleep(20_000)
         }
-        // Let go of the listening socket at once, so that the web server gets "connection refused" and turns to
-        // another process instead of queueing on one that will not accept. dup2 keeps the descriptor number
-        // taken, so no new socket can land on it while a worker still polls it.
-        let null = open("/dev/null", O_RDONLY)
-        if null >= 0 {
-            dup2(null, listenFD)
-            close(null)
-        }
+        releaseListeningSocket()
         while true {
             usleep(20_000)
             // A worker still in accept() lost a race with another process sharing the socket; it holds no request.
@@ -122,12 +133,13 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// Handlers that only set flags: async-signal-safe.
+    /// Handlers that only set flags and swap a descriptor: async-signal-safe.
     private static func installSignalHandlers() {
         signal(SIGPIPE, SIG_IGN)
         let stop: @convention(c) (Int32) -> Void = { _ in
             shutdownRequested.store(true, ordering: .relaxed)
             FCGX_ShutdownPending()
+            releaseListeningSocket()
         }
         signal(SIGTERM, stop)
         signal(SIGUSR1, stop)
