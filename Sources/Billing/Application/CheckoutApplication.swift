@@ -68,11 +68,11 @@ public struct CheckoutApplication: Sendable {
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         var metadata: Logger.Metadata = [
             "method": "\(request.head.method.rawValue)",
-            "path": "\(TokenVerifier.printable(String(request.routePath.prefix(200))))",
+            "path": "\(request.routePath.loggable(limit: 200))",
             "status": "\(response.head.status.code)",
             "duration_ms": "\((milliseconds * 10).rounded() / 10)",
         ]
-        if let user = trace.userID { metadata["user"] = "\(TokenVerifier.printable(user))" }
+        if let user = trace.userID { metadata["user"] = "\(user.loggable(limit: 100))" }
         if let id = trace.stripeRequestID { metadata["stripe_request_id"] = "\(id)" }
         if let reason = failure?.logReason { metadata["reason"] = "\(reason)" }
         let level: Logger.Level = response.head.status.code >= 500 ? .error : .info

@@ -74,11 +74,11 @@ public struct TokenVerifier: Sendable {
         }
         // Only algorithms of configured keys: never `none`, never HS256 with a public key as the secret.
         guard let algorithm = header.alg, allowedAlgorithms.contains(algorithm) else {
-            throw .invalidCredentials(reason: "algorithm \(Self.printable(header.alg ?? "(none)")) not allowed")
+            throw .invalidCredentials(reason: "algorithm \((header.alg ?? "(none)").loggable(limit: 40)) not allowed")
         }
         // jwt-kit falls back to the default key for an unknown `kid`; only allow that where a key without an id exists.
         if let kid = header.kid, !knownKeyIDs.contains(kid), !hasKeyWithoutID {
-            throw .invalidCredentials(reason: "kid \(Self.printable(kid)) names no configured key")
+            throw .invalidCredentials(reason: "kid \(kid.loggable(limit: 40)) names no configured key")
         }
         let claims: TokenClaims
         do {
@@ -136,13 +136,5 @@ public struct TokenVerifier: Sendable {
             plan: plan,
             stripeCustomerID: claims.string(settings.customerClaim)
         )
-    }
-
-    /// At most 40 printable ASCII characters of a client-supplied value, for a log line.
-    static func printable(_ value: String) -> String {
-        String(
-            value.unicodeScalars.prefix(40).map {
-                $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?"
-            })
     }
 }
