@@ -61,11 +61,11 @@ if isCGI {
     }
 }
 
-LoggingSystem.bootstrap(StreamLogHandler.standardError)
+LoggingSystem.bootstrap { StderrLogHandler(label: $0) }
 var logger = Logger(label: "billing-checkout")
 
 let application: CheckoutApplication
-var workers = 64
+var workers = 128
 var maxBodyBytes = 64 * 1024
 do {
     let settings = try await SettingsLoader.load(environment: environment)

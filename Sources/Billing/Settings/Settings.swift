@@ -30,7 +30,7 @@ public struct Settings: Sendable {
         corsOrigins: Set<String> = [],
         maxBodyBytes: Int = 64 * 1024,
         routePath: String = "/api/v1/billing/checkout",
-        workers: Int = 64,
+        workers: Int = 128,
         logLevel: Logger.Level = .info
     ) {
         self.stripe = stripe

@@ -115,8 +115,12 @@ public final class URLSessionStripeClient: StripeClient {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         request.timeoutInterval = seconds + 1
         let once = Once()
+        // A cancellable timer rather than asyncAfter: a finished request releases it (and what it holds) at once,
+        // instead of keeping it queued for the rest of the deadline.
+        let timer = TryTimer()
         return await withCheckedContinuation { continuation in
             let task = session.dataTask(with: request) { data, response, error in
+                timer.cancel()
                 let attempt: Attempt
                 if let http = response as? HTTPURLResponse, error == nil {
                     var headers: [String: String] = [:]
@@ -129,12 +133,12 @@ public final class URLSessionStripeClient: StripeClient {
                 }
                 if once.claim() { continuation.resume(returning: attempt) }
             }
-            task.resume()
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+            timer.start(after: seconds) {
                 guard once.claim() else { return }
                 task.cancel()
                 continuation.resume(returning: .failed(.timedOut, "no answer within the deadline"))
             }
+            task.resume()
         }
     }
 
@@ -161,6 +165,25 @@ public final class URLSessionStripeClient: StripeClient {
         let key = settings.secretKey.value
         guard !key.isEmpty, text.contains(key) else { return text }
         return text.replacingOccurrences(of: key, with: "<redacted>")
+    }
+}
+
+/// A one-shot timer for one try, cancelled as soon as the try finishes.
+// @unchecked: a DispatchSource may be scheduled and cancelled from any thread; it is not marked Sendable.
+private final class TryTimer: @unchecked Sendable {
+    private let source = DispatchSource.makeTimerSource(queue: .global())
+
+    func start(after seconds: Double, _ handler: @escaping @Sendable () -> Void) {
+        source.setEventHandler { [source] in
+            source.cancel()
+            handler()
+        }
+        source.schedule(deadline: .now() + seconds)
+        source.resume()
+    }
+
+    func cancel() {
+        source.cancel()
     }
 }
 
