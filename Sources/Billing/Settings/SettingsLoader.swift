@@ -73,7 +73,7 @@ struct SettingsReader {
                 "stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)")
         }
         let apiBase = string("stripe.apiBase") ?? "https://api.stripe.com"
-        if (try? Origin(url: apiBase)) == nil {
+        if (try? Origin(url: apiBase)) == nil || URL(string: apiBase.trimmingTrailingSlashes() + "/v1/checkout/sessions") == nil {
             problems.append("stripe.apiBase (STRIPE_API_BASE) must be an http(s) URL, got \(apiBase)")
         }
         let planReader = config

@@ -12,7 +12,8 @@ public final class URLSessionStripeClient: StripeClient {
     private let settings: StripeSettings
     private let session: URLSession
     private let policy: RetryPolicy
-    private let endpoint: URL
+    /// The parts of every request that never change, built once (setting headers one by one showed in profiles).
+    private let template: URLRequest
     private let logger: Logger
     private let sleep: @Sendable (Double) async -> Void
 
@@ -23,7 +24,15 @@ public final class URLSessionStripeClient: StripeClient {
     ) {
         self.settings = settings
         self.policy = RetryPolicy(maxRetries: settings.maxNetworkRetries)
-        self.endpoint = URL(string: settings.apiBase + "/v1/checkout/sessions")!
+        var template = URLRequest(url: URL(string: settings.apiBase + "/v1/checkout/sessions")!)
+        template.httpMethod = "POST"
+        template.allHTTPHeaderFields = [
+            "Authorization": "Bearer \(settings.secretKey.value)",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Stripe-Version": settings.apiVersion,
+            "User-Agent": "billing-checkout/1.0",
+        ]
+        self.template = template
         self.logger = logger
         self.sleep = sleep
         let configuration = URLSessionConfiguration.ephemeral
@@ -100,12 +109,7 @@ public final class URLSessionStripeClient: StripeClient {
     }
 
     private func makeRequest(_ parameters: CheckoutSessionParameters, idempotencyKey: String) -> URLRequest {
-        var request = URLRequest(url: endpoint)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(settings.secretKey.value)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-        request.setValue(settings.apiVersion, forHTTPHeaderField: "Stripe-Version")
-        request.setValue("billing-checkout/1.0", forHTTPHeaderField: "User-Agent")
+        var request = template
         request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key")
         request.httpBody = Data(FormEncoder.encode(parameters.formFields))
         return request
