@@ -18,22 +18,15 @@ public struct CGIRunner: Sendable {
 
     /// Reads the request, lets `handler` answer it and writes the answer to stdout.
     public func run(environment: [String: String], handler: @escaping FastCGIHandler) {
-        let response: FastCGIResponse
-        do {
-            let head = try CGIEnvironment.requestHead(from: environment)
-            let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
-            let body = readBody(declared: environment["CONTENT_LENGTH"], toEndOfInput: chunked)
-            let request = FastCGIRequest(head: head, body: body, remoteAddress: environment["REMOTE_ADDR"])
-            response = AsyncBridge.run { await handler(request) }
-        } catch {
-            response = TransportResponses.badRequest
-        }
-        writeAll(ResponseEncoder.encode(response))
+        let declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize)
+        let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
+        writeAll(
+            TransportResponses.answer(params: environment, handler: handler) {
+                readBody(declared: declared, toEndOfInput: chunked)
+            })
         // mod_cgid resets the client's connection when the program exits with body bytes unread, which would cut
         // the 413 off: read and discard the announced body (at most 16 MiB) after answering.
-        if case .tooLarge = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize),
-            let announced = Int(environment["CONTENT_LENGTH"] ?? "")
-        {
+        if declared == .tooLarge, let announced = Int(environment["CONTENT_LENGTH"] ?? "") {
             discard(min(announced, 16 * 1024 * 1024))
         }
     }
@@ -52,8 +45,8 @@ public struct CGIRunner: Sendable {
 
     /// Reads exactly `CONTENT_LENGTH` bytes from stdin. Without one there is no body (RFC 3875 §4.2), except
     /// for a chunked request, whose body a server such as Apache streams to end of input: then read to the end.
-    private func readBody(declared: String?, toEndOfInput: Bool) -> RequestBody {
-        switch CGIEnvironment.declaredLength(declared, limit: maxBodySize) {
+    private func readBody(declared: CGIEnvironment.DeclaredLength, toEndOfInput: Bool) -> RequestBody {
+        switch declared {
         case .absent:
             guard toEndOfInput else { return .bytes([]) }
             let bytes = read(upTo: maxBodySize + 1)
@@ -98,8 +91,24 @@ public struct CGIRunner: Sendable {
     }
 }
 
-/// The few answers the transport gives on its own, when a request never reaches the application.
+/// The path every request takes in both modes, and the few answers the transport gives on its own.
 enum TransportResponses {
+    /// Builds the request from its parameters, reads its body with `readBody` (only once the head is valid), lets
+    /// `handler` answer, and returns the bytes to write; unusable parameters get `badRequest`.
+    static func answer(
+        params: [String: String], handler: @escaping FastCGIHandler, readBody: () -> RequestBody
+    ) -> [UInt8] {
+        let response: FastCGIResponse
+        do {
+            let head = try CGIEnvironment.requestHead(from: params)
+            let request = FastCGIRequest(head: head, body: readBody(), remoteAddress: params["REMOTE_ADDR"])
+            response = AsyncBridge.run { await handler(request) }
+        } catch {
+            response = badRequest
+        }
+        return ResponseEncoder.encode(response)
+    }
+
     /// A request whose parameters are unusable (no valid `REQUEST_METHOD`).
     static let badRequest = FastCGIResponse(
         head: HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json"]),

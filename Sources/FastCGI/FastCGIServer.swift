@@ -202,17 +202,9 @@ private final class Worker: @unchecked Sendable {
 
     private func serveOne() {
         let params = readParams()
-        let response: FastCGIResponse
-        do {
-            let head = try CGIEnvironment.requestHead(from: params)
-            let body = readBody(declared: params["CONTENT_LENGTH"])
-            let incoming = FastCGIRequest(head: head, body: body, remoteAddress: params["REMOTE_ADDR"])
-            let handler = self.handler
-            response = AsyncBridge.run { await handler(incoming) }
-        } catch {
-            response = TransportResponses.badRequest
+        let bytes = TransportResponses.answer(params: params, handler: handler) {
+            readBody(declared: params["CONTENT_LENGTH"])
         }
-        let bytes = ResponseEncoder.encode(response)
         bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
                 _ = FCGX_PutStr(pointer, Int32(buffer.count), request.pointee.out)
