@@ -6,6 +6,12 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The executables and tests that run URLSession export the curl symbols CCurlLeakFix defines, so that libcurl's
+/// and FoundationNetworking's calls resolve to them (see Sources/CCurlLeakFix).
+let exportCurlFix: [LinkerSetting] = ["curl_url", "curl_url_dup", "curl_url_cleanup", "curl_free"].map {
+    .unsafeFlags(["-Xlinker", "--export-dynamic-symbol=\($0)"], .when(platforms: [.linux]))
+}
+
 let package = Package(
     name: "billing-checkout",
     products: [
@@ -29,6 +35,8 @@ let package = Package(
             pkgConfig: "fcgi",
             providers: [.apt(["libfcgi-dev"])]
         ),
+        // Works around URLSession's per-request leak of libcurl URL handles on Linux.
+        .target(name: "CCurlLeakFix"),
         .target(
             name: "FastCGI",
             dependencies: [
@@ -53,9 +61,11 @@ let package = Package(
             dependencies: [
                 "FastCGI",
                 "Billing",
+                "CCurlLeakFix",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            linkerSettings: exportCurlFix
         ),
         .executableTarget(
             name: "stripe-stand-in",
@@ -79,6 +89,12 @@ let package = Package(
             name: "StripeStandInTests",
             dependencies: ["stripe-stand-in"],
             swiftSettings: strict
+        ),
+        .testTarget(
+            name: "CurlLeakFixTests",
+            dependencies: ["CCurlLeakFix"],
+            swiftSettings: strict,
+            linkerSettings: exportCurlFix
         ),
         .testTarget(
             name: "EndToEndTests",
