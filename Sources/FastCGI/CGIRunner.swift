@@ -98,15 +98,17 @@ enum TransportResponses {
     static func answer(
         params: [String: String], handler: @escaping FastCGIHandler, readBody: () -> RequestBody
     ) -> [UInt8] {
-        let response: FastCGIResponse
-        do {
-            let head = try CGIEnvironment.requestHead(from: params)
-            let request = FastCGIRequest(head: head, body: readBody(), remoteAddress: params["REMOTE_ADDR"])
-            response = AsyncBridge.run { await handler(request) }
-        } catch {
-            response = badRequest
+        guard let request = request(params: params, readBody: readBody) else {
+            return ResponseEncoder.encode(badRequest)
         }
-        return ResponseEncoder.encode(response)
+        return ResponseEncoder.encode(AsyncBridge.run { await handler(request) })
+    }
+
+    /// Builds the request from its parameters and reads its body with `readBody` (only once the head is valid);
+    /// nil when the parameters are unusable, to be answered with `badRequest`.
+    static func request(params: [String: String], readBody: () -> RequestBody) -> FastCGIRequest? {
+        guard let head = try? CGIEnvironment.requestHead(from: params) else { return nil }
+        return FastCGIRequest(head: head, body: readBody(), remoteAddress: params["REMOTE_ADDR"])
     }
 
     /// A request whose parameters are unusable (no valid `REQUEST_METHOD`).

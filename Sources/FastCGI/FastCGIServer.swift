@@ -1,4 +1,5 @@
 import CFastCGI
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -24,26 +25,47 @@ private func releaseListeningSocket() {
     }
 }
 
-/// A FastCGI responder: a pool of worker threads, each with its own `FCGX_Request`, taking turns to accept.
+/// A FastCGI responder serving up to `workers` requests at once, in one of two ways (`Dispatch`).
 ///
-/// Each worker blocks in its own request while the application awaits Stripe, so one slow upstream call
-/// never holds up the others; the pool size is the number of requests served at once.
+/// Either way one slow upstream call never holds up the others, and threads take turns to accept, each
+/// request in its own `FCGX_Request`.
 public final class FastCGIServer: Sendable {
-    /// What a worker is doing, so that shutdown knows when no request is in flight.
+    /// How an accepted request is served while the application awaits Stripe.
+    public enum Dispatch: String, Sendable, CaseIterable {
+        /// A pool of `workers` threads; each accepts a request, blocks until the application has answered it,
+        /// writes the answer and accepts the next.
+        case threads
+        /// A few accepting threads read each request and hand it to a Swift task, which answers it and writes
+        /// the answer itself; at most `workers` requests are in flight.
+        case tasks
+    }
+
+    /// What an accepting thread is doing, so that shutdown knows when no request is in flight.
     enum WorkerState: Sendable { case waiting, accepting, busy, exited }
 
     private let address: ListenAddress
     private let workerCount: Int
     private let maxBodySize: Int
+    private let dispatch: Dispatch
+    /// Threads that accept: all workers with `.threads`, a few with `.tasks`.
+    private let acceptorCount: Int
     private let states: Mutex<[WorkerState]>
     private let acceptLock = Mutex<Void>(())
+    /// `.tasks`: requests accepted and not yet finished, and the free places among `workers`.
+    private let inFlight = Atomic<Int>(0)
+    private let places: DispatchSemaphore
 
     /// Creates a server; nothing is opened until `run`.
-    public init(address: ListenAddress, workers: Int, maxBodySize: Int) {
+    public init(address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .threads) {
         self.address = address
         self.workerCount = max(1, workers)
         self.maxBodySize = maxBodySize
-        self.states = Mutex(Array(repeating: .waiting, count: max(1, workers)))
+        self.dispatch = dispatch
+        // Accepting and reading a request is quick (web servers send a request whole), so a few threads keep up;
+        // more than one, so that a server that is slow to send one request does not hold up the rest.
+        self.acceptorCount = dispatch == .threads ? max(1, workers) : min(max(1, workers), 4)
+        self.states = Mutex(Array(repeating: .waiting, count: acceptorCount))
+        self.places = DispatchSemaphore(value: max(1, workers))
     }
 
     /// True when the process was started as plain CGI (stdin is not a listening socket).
@@ -81,7 +103,7 @@ public final class FastCGIServer: Sendable {
         if getenv("MALLOC_ARENA_MAX") == nil {
             mallopt(M_ARENA_MAX, 4)
         }
-        for index in 0..<workerCount {
+        for index in 0..<acceptorCount {
             let worker = Worker(server: self, index: index, listenFD: listenFD, handler: handler)
             worker.start()
         }
@@ -99,7 +121,7 @@ public final class FastCGIServer: Sendable {
             usleep(20_000)
             // A worker still in accept() lost a race with another process sharing the socket; it holds no request.
             let settled = states.withLock { $0.allSatisfy { $0 == .exited || $0 == .accepting } }
-            if settled { return }
+            if settled && inFlight.load(ordering: .acquiring) == 0 { return }
         }
     }
 
@@ -147,9 +169,34 @@ public final class FastCGIServer: Sendable {
     }
 
     fileprivate var maxBody: Int { maxBodySize }
+    fileprivate var dispatchMode: Dispatch { dispatch }
+
+    /// `.tasks`: waits for a free place among `workers` (false once shutdown was requested).
+    fileprivate func takePlace() -> Bool {
+        while !shutdownRequested.load(ordering: .relaxed) {
+            if places.wait(timeout: .now() + .milliseconds(250)) == .success { return true }
+        }
+        return false
+    }
+
+    /// `.tasks`: a place was taken but no request accepted into it.
+    fileprivate func givePlaceBack() {
+        places.signal()
+    }
+
+    fileprivate func requestStarted() {
+        inFlight.add(1, ordering: .acquiringAndReleasing)
+    }
+
+    /// `.tasks`: a request is finished and its place free again.
+    fileprivate func requestFinished() {
+        inFlight.subtract(1, ordering: .acquiringAndReleasing)
+        places.signal()
+    }
 }
 
-/// One worker thread and the `FCGX_Request` it owns for its whole life.
+/// One accepting thread. With `.threads` it serves each request itself in the `FCGX_Request` it owns for its whole
+/// life; with `.tasks` it gives each accepted request an `FCGX_Request` of its own and hands it to a task.
 private final class Worker: @unchecked Sendable {
     // @unchecked: `request` is touched only by this worker's own thread after start().
     let server: FastCGIServer
@@ -177,7 +224,10 @@ private final class Worker: @unchecked Sendable {
             &thread, &attributes,
             { context in
                 let worker = Unmanaged<Worker>.fromOpaque(context!).takeRetainedValue()
-                worker.loop()
+                switch worker.server.dispatchMode {
+                case .threads: worker.loop()
+                case .tasks: worker.handOffLoop()
+                }
                 return nil
             }, context)
         pthread_attr_destroy(&attributes)
@@ -187,32 +237,69 @@ private final class Worker: @unchecked Sendable {
         }
     }
 
+    /// `.threads`: accept, answer, write, finish, in turn.
     func loop() {
         while !shutdownRequested.load(ordering: .relaxed) {
             guard server.accept(request, listenFD: listenFD, index: index) else { break }
-            serveOne()
-            // Close the connection after every response: a kept-alive connection would hold the accept
-            // lock while idle and could not be woken for shutdown.
-            request.pointee.keepConnection = 0
-            FCGX_Finish_r(request)
+            let params = FastCGIExchange.params(of: request)
+            let bytes = TransportResponses.answer(params: params, handler: handler) {
+                FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: server.maxBody)
+            }
+            FastCGIExchange.finish(request, writing: bytes)
             server.setState(.waiting, of: index)
         }
         server.setState(.exited, of: index)
     }
 
-    private func serveOne() {
-        let params = readParams()
-        let bytes = TransportResponses.answer(params: params, handler: handler) {
-            readBody(declared: params["CONTENT_LENGTH"])
-        }
-        bytes.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
-                _ = FCGX_PutStr(pointer, Int32(buffer.count), request.pointee.out)
+    /// `.tasks`: accept and read a request, hand it to a task that answers it, accept the next.
+    func handOffLoop() {
+        while server.takePlace() {
+            let accepted = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+            FCGX_InitRequest(accepted, listenFD, 0)
+            guard server.accept(accepted, listenFD: listenFD, index: index) else {
+                accepted.deallocate()
+                server.givePlaceBack()
+                break
+            }
+            server.requestStarted()
+            let params = FastCGIExchange.params(of: accepted)
+            let request = TransportResponses.request(params: params) {
+                FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: server.maxBody)
+            }
+            server.setState(.waiting, of: index)
+            let exchange = HandOff(request: accepted)
+            guard let request else {
+                exchange.finish(writing: ResponseEncoder.encode(TransportResponses.badRequest), server: server)
+                continue
+            }
+            Task { [handler, server] in
+                let response = await handler(request)
+                exchange.finish(writing: ResponseEncoder.encode(response), server: server)
             }
         }
+        server.setState(.exited, of: index)
+    }
+}
+
+/// An accepted request on its way to the task that answers it.
+// @unchecked: the pointer is used by one thread at a time: the accepting thread until the hand-off, then the task.
+private final class HandOff: @unchecked Sendable {
+    let request: UnsafeMutablePointer<FCGX_Request>
+
+    init(request: UnsafeMutablePointer<FCGX_Request>) {
+        self.request = request
     }
 
-    private func readParams() -> [String: String] {
+    func finish(writing bytes: [UInt8], server: FastCGIServer) {
+        FastCGIExchange.finish(request, writing: bytes)
+        request.deallocate()
+        server.requestFinished()
+    }
+}
+
+/// Reading a request from, and writing its answer to, an accepted `FCGX_Request`.
+private enum FastCGIExchange {
+    static func params(of request: UnsafeMutablePointer<FCGX_Request>) -> [String: String] {
         var params: [String: String] = [:]
         guard var cursor = request.pointee.envp else { return params }
         while let entry = cursor.pointee {
@@ -229,8 +316,7 @@ private final class Worker: @unchecked Sendable {
 
     /// Reads the body from FCGI_STDIN: `CONTENT_LENGTH` bytes, or to the end of the stream when the server
     /// sent none (nginx with a chunked request body), never keeping more than the limit.
-    private func readBody(declared: String?) -> RequestBody {
-        let limit = server.maxBody
+    static func body(of request: UnsafeMutablePointer<FCGX_Request>, declared: String?, limit: Int) -> RequestBody {
         let expected: Int?
         switch CGIEnvironment.declaredLength(declared, limit: limit) {
         case .absent: expected = nil
@@ -261,5 +347,19 @@ private final class Worker: @unchecked Sendable {
         }
         body.removeSubrange(filled...)
         return .bytes(body)
+    }
+
+    /// Writes the answer and ends the request, closing the connection.
+    ///
+    /// The connection is closed after every response: a kept-alive connection would hold the accept lock while
+    /// idle and could not be woken for shutdown.
+    static func finish(_ request: UnsafeMutablePointer<FCGX_Request>, writing bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { pointer in
+                _ = FCGX_PutStr(pointer, Int32(buffer.count), request.pointee.out)
+            }
+        }
+        request.pointee.keepConnection = 0
+        FCGX_Finish_r(request)
     }
 }

@@ -1,7 +1,7 @@
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes one line per log event to stderr with a single `write(2)`: `2026-11-25T12:00:00.123Z info label: message k=v …`.

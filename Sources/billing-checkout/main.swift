@@ -66,12 +66,14 @@ var logger = Logger(label: "billing-checkout")
 
 let application: CheckoutApplication
 var workers = 128
+var dispatch = FastCGIServer.Dispatch.threads
 var maxBodyBytes = 64 * 1024
 do {
     let settings = try await SettingsLoader.load(environment: environment)
     let verifier = try await TokenVerifier.make(settings: settings.jwt)
     logger.logLevel = settings.logLevel
     workers = settings.workers
+    dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .threads
     maxBodyBytes = settings.maxBodyBytes
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
     application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
@@ -112,10 +114,15 @@ if isCGI {
 }
 
 logger.info(
-    "serving FastCGI", metadata: ["workers": "\(workers)", "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")"])
+    "serving FastCGI",
+    metadata: [
+        "workers": "\(workers)", "dispatch": "\(dispatch.rawValue)",
+        "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")",
+    ])
 do {
-    try FastCGIServer(address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes).run(
-        handler: handler)
+    try FastCGIServer(
+        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes, dispatch: dispatch
+    ).run(handler: handler)
 } catch {
     fail("\(error)", code: 71)
 }

@@ -8,10 +8,19 @@ import Testing
 /// The built binary as a long-running FastCGI server (`--listen`), many requests per process.
 @Suite("FastCGI end to end")
 struct FastCGIEndToEndTests {
-    @Test("serves the contract's answers, request after request, from one process")
-    func contract() async throws {
+    /// Every test runs with both ways of serving requests (`FASTCGI_DISPATCH`).
+    static let dispatchModes = ["threads", "tasks"]
+
+    static func settings(_ harness: CheckoutHarness, dispatch: String) -> [String: String] {
+        var settings = harness.settings
+        settings["FASTCGI_DISPATCH"] = dispatch
+        return settings
+    }
+
+    @Test("serves the contract's answers, request after request, from one process", arguments: dispatchModes)
+    func contract(dispatch: String) async throws {
         let harness = try await CheckoutHarness()
-        let server = try await FastCGIProcess(settings: harness.settings)
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch))
         let token = try await Tokens.make()
         let ok = try await server.request(headers: harness.authorized(token))
         #expect(ok.status == 200)
@@ -31,11 +40,13 @@ struct FastCGIEndToEndTests {
         #expect(try await harness.standIn.recordedRequests().count == 2)
     }
 
-    @Test("a slow Stripe does not serialize requests: 40 at once with 300 ms latency finish together")
-    func concurrency() async throws {
+    @Test(
+        "a slow Stripe does not serialize requests: 40 at once with 300 ms latency finish together",
+        arguments: dispatchModes)
+    func concurrency(dispatch: String) async throws {
         let harness = try await CheckoutHarness()
         try await harness.standIn.setLatency(milliseconds: 300)
-        let server = try await FastCGIProcess(settings: harness.settings)
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch))
         let token = try await Tokens.make()
         let started = ContinuousClock.now
         let responses = try await server.parallelRequests(count: 40, headers: harness.authorized(token))
@@ -46,11 +57,13 @@ struct FastCGIEndToEndTests {
         #expect(elapsed < .seconds(4))
     }
 
-    @Test("SIGTERM lets in-flight requests finish with complete answers, then exits 0", arguments: [SIGTERM, SIGUSR1])
-    func gracefulShutdown(signalNumber: Int32) async throws {
+    @Test(
+        "SIGTERM lets in-flight requests finish with complete answers, then exits 0",
+        arguments: [SIGTERM, SIGUSR1], dispatchModes)
+    func gracefulShutdown(signalNumber: Int32, dispatch: String) async throws {
         let harness = try await CheckoutHarness()
         try await harness.standIn.setLatency(milliseconds: 800)
-        let server = try await FastCGIProcess(settings: harness.settings)
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch))
         let token = try await Tokens.make()
         async let responses = server.parallelRequests(count: 8, headers: harness.authorized(token))
         // Signal once all eight are waiting on Stripe's 800 ms: each is then in flight.
@@ -67,10 +80,12 @@ struct FastCGIEndToEndTests {
         #expect(log.contains("stopped"))
     }
 
-    @Test("after every Stripe fault and hostile request, the same process still serves the next request")
-    func survivesFaults() async throws {
+    @Test(
+        "after every Stripe fault and hostile request, the same process still serves the next request",
+        arguments: dispatchModes)
+    func survivesFaults(dispatch: String) async throws {
         let harness = try await CheckoutHarness()
-        var settings = harness.settings
+        var settings = Self.settings(harness, dispatch: dispatch)
         settings["STRIPE_TIMEOUT_SECONDS"] = "6"
         let server = try await FastCGIProcess(settings: settings)
         let bearer = harness.authorized(try await Tokens.make())

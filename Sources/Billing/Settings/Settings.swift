@@ -16,8 +16,10 @@ public struct Settings: Sendable {
     public var maxBodyBytes: Int
     /// The path the endpoint answers on.
     public var routePath: String
-    /// FastCGI worker threads, which is how many requests one process serves at once.
+    /// How many requests one FastCGI process serves at once.
     public var workers: Int
+    /// How the FastCGI transport serves them: `threads` (a thread per request) or `tasks` (a task per request).
+    public var fastcgiDispatch: String
     /// The lowest log level written.
     public var logLevel: Logger.Level
 
@@ -31,6 +33,7 @@ public struct Settings: Sendable {
         maxBodyBytes: Int = 64 * 1024,
         routePath: String = "/api/v1/billing/checkout",
         workers: Int = 128,
+        fastcgiDispatch: String = Settings.dispatchModes[0],
         logLevel: Logger.Level = .info
     ) {
         self.stripe = stripe
@@ -41,8 +44,12 @@ public struct Settings: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.routePath = routePath
         self.workers = workers
+        self.fastcgiDispatch = fastcgiDispatch
         self.logLevel = logLevel
     }
+
+    /// The values `fastcgiDispatch` may take, the default first.
+    public static let dispatchModes = ["threads", "tasks"]
 
     /// Where Stripe sends the customer after paying, when the request names no `success_url`.
     public var defaultSuccessURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard?success=true" }

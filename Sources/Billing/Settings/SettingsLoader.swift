@@ -73,7 +73,9 @@ struct SettingsReader {
                 "stripe.secretKey (STRIPE_SECRET_KEY) must be a Stripe secret or restricted key (sk_… or rk_…)")
         }
         let apiBase = string("stripe.apiBase") ?? "https://api.stripe.com"
-        if (try? Origin(url: apiBase)) == nil || URL(string: apiBase.trimmingTrailingSlashes() + "/v1/checkout/sessions") == nil {
+        if (try? Origin(url: apiBase)) == nil
+            || URL(string: apiBase.trimmingTrailingSlashes() + "/v1/checkout/sessions") == nil
+        {
             problems.append("stripe.apiBase (STRIPE_API_BASE) must be an http(s) URL, got \(apiBase)")
         }
         let planReader = config
@@ -123,6 +125,12 @@ struct SettingsReader {
         if level == nil {
             problems.append("logLevel (LOG_LEVEL) must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let dispatch = (string("fastcgiDispatch") ?? Settings.dispatchModes[0]).lowercased()
+        if !Settings.dispatchModes.contains(dispatch) {
+            problems.append(
+                "fastcgiDispatch (FASTCGI_DISPATCH) must be one of \(Settings.dispatchModes.joined(separator: ", ")), got \(dispatch)"
+            )
+        }
         let settings = Settings(
             stripe: stripe,
             jwt: jwt,
@@ -132,6 +140,7 @@ struct SettingsReader {
             maxBodyBytes: int("maxBodyBytes", default: 64 * 1024, range: 1024...(16 * 1024 * 1024)),
             routePath: routePath,
             workers: int("workers", default: 128, range: 1...1024),
+            fastcgiDispatch: dispatch,
             logLevel: level ?? .info
         )
         return problems.isEmpty ? settings : nil

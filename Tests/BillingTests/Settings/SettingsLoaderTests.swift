@@ -47,6 +47,17 @@ import Testing
         #expect(settings.routePath == "/api/v1/billing/checkout")
     }
 
+    @Test("FASTCGI_DISPATCH chooses threads (the default) or tasks; anything else is a problem")
+    func fastcgiDispatch() async throws {
+        #expect(try await SettingsLoader.load(environment: Self.minimal).fastcgiDispatch == "threads")
+        var environment = Self.minimal
+        environment["FASTCGI_DISPATCH"] = "Tasks"
+        #expect(try await SettingsLoader.load(environment: environment).fastcgiDispatch == "tasks")
+        environment["FASTCGI_DISPATCH"] = "fibers"
+        let problems = await Self.problems(environment)
+        #expect(problems == ["fastcgiDispatch (FASTCGI_DISPATCH) must be one of threads, tasks, got fibers"])
+    }
+
     @Test("an empty environment lists every missing setting at once, by variable name")
     func emptyEnvironment() async {
         let problems = await Self.problems([:])
