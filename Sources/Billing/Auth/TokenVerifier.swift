@@ -1,7 +1,7 @@
 import Foundation
 import JWTKit
 
-/// Verifies bearer tokens with jwt-kit and turns their claims into a `UserIdentity`.
+/// Verifies bearer tokens (signatures by jwt-kit's keys) and turns their claims into a `UserIdentity`.
 public struct TokenVerifier: Sendable {
     /// Tokens longer than this are refused before any parsing.
     static let maxTokenLength = 16 * 1024
@@ -66,33 +66,34 @@ public struct TokenVerifier: Sendable {
         guard token.utf8.count <= Self.maxTokenLength else {
             throw .invalidCredentials(reason: "token longer than \(Self.maxTokenLength) bytes")
         }
-        let header: JWTHeader
+        let decoded: CompactToken
         do {
-            header = try DefaultJWTParser().parse(Array(token.utf8), as: TokenClaims.self).header
+            decoded = try CompactToken(Array(token.utf8))
         } catch {
             throw .invalidCredentials(reason: "malformed token")
         }
         // Only algorithms of configured keys: never `none`, never HS256 with a public key as the secret.
-        guard let algorithm = header.alg, allowedAlgorithms.contains(algorithm) else {
-            throw .invalidCredentials(reason: "algorithm \((header.alg ?? "(none)").loggable(limit: 40)) not allowed")
+        guard let algorithm = decoded.algorithm, allowedAlgorithms.contains(algorithm) else {
+            throw .invalidCredentials(
+                reason: "algorithm \((decoded.algorithm ?? "(none)").loggable(limit: 40)) not allowed")
         }
         // jwt-kit falls back to the default key for an unknown `kid`; only allow that where a key without an id exists.
-        if let kid = header.kid, !knownKeyIDs.contains(kid), !hasKeyWithoutID {
+        if let kid = decoded.keyID, !knownKeyIDs.contains(kid), !hasKeyWithoutID {
             throw .invalidCredentials(reason: "kid \(kid.loggable(limit: 40)) names no configured key")
         }
-        let claims: TokenClaims
+        let key: any JWTAlgorithm
         do {
-            let kid = header.kid.flatMap { JWKIdentifier(string: $0) }
-            let key = try await keys.getKey(for: kid, alg: algorithm)
-            guard key.name == algorithm else {
-                throw CheckoutError.invalidCredentials(reason: "algorithm \(algorithm) does not match the key")
-            }
-            claims = try await keys.verify(token, as: TokenClaims.self)
-        } catch let error as CheckoutError {
-            throw error
+            key = try await keys.getKey(for: decoded.keyID.flatMap { JWKIdentifier(string: $0) }, alg: algorithm)
         } catch {
             throw .invalidCredentials(reason: "signature does not verify")
         }
+        guard key.name == algorithm else {
+            throw .invalidCredentials(reason: "algorithm \(algorithm) does not match the key")
+        }
+        guard (try? key.verify(decoded.signature, signs: decoded.signingInput)) == true else {
+            throw .invalidCredentials(reason: "signature does not verify")
+        }
+        let claims = decoded.claims
         return try identity(from: claims)
     }
 
