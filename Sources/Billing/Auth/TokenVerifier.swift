@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Verifies bearer tokens (signatures by jwt-kit's keys) and turns their claims into a `UserIdentity`.
 public struct TokenVerifier: Sendable {
@@ -15,6 +16,8 @@ public struct TokenVerifier: Sendable {
     private let hasKeyWithoutID: Bool
     private let settings: JWTSettings
     private let now: @Sendable () -> Date
+    /// Keys already looked up in `keys` (an actor), by the kid they resolve under and the algorithm.
+    private let resolved = ResolvedKeys()
 
     /// Builds the key collection from the settings; throws a `SettingsError` for a key that does not load.
     public static func make(settings: JWTSettings, now: @escaping @Sendable () -> Date = Date.init) async throws
@@ -83,7 +86,7 @@ public struct TokenVerifier: Sendable {
         }
         let key: any JWTAlgorithm
         do {
-            key = try await keys.getKey(for: decoded.keyID.flatMap { JWKIdentifier(string: $0) }, alg: algorithm)
+            key = try await self.key(kid: decoded.keyID, algorithm: algorithm)
         } catch {
             throw .invalidCredentials(reason: "signature does not verify")
         }
@@ -95,6 +98,19 @@ public struct TokenVerifier: Sendable {
         }
         let claims = decoded.claims
         return try identity(from: claims)
+    }
+
+    /// The key for a token's kid and algorithm, as jwt-kit resolves them, looked up in the actor once.
+    ///
+    /// jwt-kit uses the key stored under the kid, else its default key; `knownKeyIDs` are exactly the stored
+    /// kids, so every other kid resolves like no kid at all, and the cache stays as small as the configured keys.
+    private func key(kid: String?, algorithm: String) async throws -> any JWTAlgorithm {
+        let storedKid = kid.flatMap { knownKeyIDs.contains($0) ? $0 : nil }
+        let name = (storedKid ?? "") + "\u{0}" + algorithm
+        if let key = resolved.keys.withLock({ $0[name] }) { return key }
+        let key = try await keys.getKey(for: storedKid.map { JWKIdentifier(string: $0) }, alg: algorithm)
+        resolved.keys.withLock { $0[name] = key }
+        return key
     }
 
     /// Checks the time, issuer and audience claims, and reads the ones the checkout uses.
@@ -138,4 +154,9 @@ public struct TokenVerifier: Sendable {
             stripeCustomerID: claims.string(settings.customerClaim)
         )
     }
+}
+
+/// Keys looked up so far; they never change once the collection is built.
+private final class ResolvedKeys: Sendable {
+    let keys = Mutex<[String: any JWTAlgorithm]>([:])
 }

@@ -121,12 +121,10 @@ public final class URLSessionStripeClient: StripeClient {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         request.timeoutInterval = seconds + 1
         let once = Once()
-        // A cancellable timer rather than asyncAfter: a finished request releases it (and what it holds) at once,
-        // instead of keeping it queued for the rest of the deadline.
-        let timer = TryTimer()
         return await withCheckedContinuation { continuation in
+            let deadline = DeadlineBox()
             let task = session.dataTask(with: request) { data, response, error in
-                timer.cancel()
+                deadline.cancel()
                 let attempt: Attempt
                 if let http = response as? HTTPURLResponse, error == nil {
                     var headers: [String: String] = [:]
@@ -139,11 +137,13 @@ public final class URLSessionStripeClient: StripeClient {
                 }
                 if once.claim() { continuation.resume(returning: attempt) }
             }
-            timer.start(after: seconds) {
-                guard once.claim() else { return }
-                task.cancel()
-                continuation.resume(returning: .failed(.timedOut, "no answer within the deadline"))
-            }
+            // Our own timer: URLSession's can stall on a kept-alive connection the server dropped.
+            deadline.set(
+                TryDeadlines.shared.schedule(after: seconds) {
+                    guard once.claim() else { return }
+                    task.cancel()
+                    continuation.resume(returning: .failed(.timedOut, "no answer within the deadline"))
+                })
             task.resume()
         }
     }
@@ -174,22 +174,16 @@ public final class URLSessionStripeClient: StripeClient {
     }
 }
 
-/// A one-shot timer for one try, cancelled as soon as the try finishes.
-// @unchecked: a DispatchSource may be scheduled and cancelled from any thread; it is not marked Sendable.
-private final class TryTimer: @unchecked Sendable {
-    private let source = DispatchSource.makeTimerSource(queue: .global())
+/// The deadline of one try, cancelled as soon as the try finishes.
+private final class DeadlineBox: Sendable {
+    private let id = Mutex<TryDeadlines.ID?>(nil)
 
-    func start(after seconds: Double, _ handler: @escaping @Sendable () -> Void) {
-        source.setEventHandler { [source] in
-            source.cancel()
-            handler()
-        }
-        source.schedule(deadline: .now() + seconds)
-        source.resume()
+    func set(_ scheduled: TryDeadlines.ID) {
+        id.withLock { $0 = scheduled }
     }
 
     func cancel() {
-        source.cancel()
+        if let scheduled = id.withLock({ $0 }) { TryDeadlines.shared.cancel(scheduled) }
     }
 }
 

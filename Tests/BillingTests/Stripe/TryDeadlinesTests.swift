@@ -1,0 +1,50 @@
+import Synchronization
+import Testing
+
+@testable import Billing
+
+/// `TryDeadlines`: the per-try timeouts of Stripe calls.
+@Suite struct TryDeadlinesTests {
+    final class Fired: Sendable {
+        let names = Mutex<[String]>([])
+        func add(_ name: String) { names.withLock { $0.append(name) } }
+        var all: [String] { names.withLock { $0 } }
+    }
+
+    @Test("fires due actions in deadline order, never a cancelled one, and keeps nothing afterwards")
+    func firesAndCancels() async throws {
+        let deadlines = TryDeadlines()
+        let fired = Fired()
+        _ = deadlines.schedule(after: 0.15) { fired.add("late") }
+        let cancelled = deadlines.schedule(after: 0.05) { fired.add("cancelled") }
+        _ = deadlines.schedule(after: 0.1) { fired.add("early") }
+        deadlines.cancel(cancelled)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(fired.all == ["early", "late"])
+        #expect(deadlines.pendingCount == 0)
+    }
+
+    @Test("a deadline earlier than every pending one wakes the sleeping thread")
+    func earlierDeadlineWakes() async throws {
+        let deadlines = TryDeadlines()
+        let fired = Fired()
+        _ = deadlines.schedule(after: 30) { fired.add("far") }
+        try await Task.sleep(for: .milliseconds(50))  // the thread now sleeps until the far deadline
+        _ = deadlines.schedule(after: 0.05) { fired.add("near") }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(fired.all == ["near"])
+        #expect(deadlines.pendingCount == 1)
+    }
+
+    @Test("cancelling after the action ran, or twice, changes nothing")
+    func lateCancel() async throws {
+        let deadlines = TryDeadlines()
+        let fired = Fired()
+        let id = deadlines.schedule(after: 0.01) { fired.add("ran") }
+        try await Task.sleep(for: .milliseconds(300))
+        deadlines.cancel(id)
+        deadlines.cancel(id)
+        #expect(fired.all == ["ran"])
+        #expect(deadlines.pendingCount == 0)
+    }
+}
