@@ -5,7 +5,7 @@
 
 1. soak: N requests (default 100000; --quick: 10000) through lighttpd with the shipped config (max-procs 2), a
    mix of valid and invalid requests from 16 keep-alive clients, while recoverable Stripe faults are re-queued
-   into the stand-in. Zero wrong answers, the same billing-checkout PIDs at the end, RSS growth <= 10 MB per
+   into the stand-in. Zero wrong answers, the same billing-checkout PIDs at the end, RSS growth <= 5 MiB per
    process between the warm-up and the end.
 2. sigterm: SIGTERM to one of lighttpd's billing-checkout processes under load with 200 ms Stripe latency.
 3. fcgid-recycle: Apache mod_fcgid with the shipped config plus short process limits (appended by this test).
@@ -39,7 +39,7 @@ _spec.loader.exec_module(ws)
 
 MB = 1024  # KiB per MiB
 FAILS = [0]  # failed checks so far (finish() prints a mount's logs with -v when its check failed)
-RSS_LIMIT_KIB = 10 * MB
+RSS_LIMIT_KIB = 5 * MB
 VERBOSE = False
 
 
