@@ -110,6 +110,10 @@ let handler: FastCGIHandler = { request in
 
 if isCGI {
     CGIRunner(maxBodySize: maxBodyBytes).run(environment: environment, handler: handler)
+    // The answer is complete. Closing stdout and stderr lets the web server finish the response now instead of
+    // when the process has been torn down, about 4 ms later (docs/performance.md).
+    close(1)
+    close(2)
     exit(0)
 }
 
