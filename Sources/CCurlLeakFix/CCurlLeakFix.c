@@ -49,6 +49,7 @@ struct node {
 static struct node *buckets[BUCKETS];
 static long live;
 static long created;
+static long rescued;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static unsigned bucket_of(const void *handle) {
@@ -109,6 +110,9 @@ void curl_url_cleanup(void *handle) {
 void curl_free(void *pointer) {
     pthread_once(&resolve_once, resolve);
     if (pointer != NULL && forget(pointer)) {
+        pthread_mutex_lock(&lock);
+        rescued += 1;
+        pthread_mutex_unlock(&lock);
         if (real_curl_url_cleanup) real_curl_url_cleanup(pointer);
         return;
     }
@@ -125,6 +129,13 @@ long billing_curlu_live_handles(void) {
 long billing_curlu_created_handles(void) {
     pthread_mutex_lock(&lock);
     long count = created;
+    pthread_mutex_unlock(&lock);
+    return count;
+}
+
+long billing_curlu_rescued_handles(void) {
+    pthread_mutex_lock(&lock);
+    long count = rescued;
     pthread_mutex_unlock(&lock);
     return count;
 }

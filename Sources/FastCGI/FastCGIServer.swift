@@ -56,7 +56,7 @@ public final class FastCGIServer: Sendable {
     private let places: DispatchSemaphore
 
     /// Creates a server; nothing is opened until `run`.
-    public init(address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .threads) {
+    public init(address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .tasks) {
         self.address = address
         self.workerCount = max(1, workers)
         self.maxBodySize = maxBodySize

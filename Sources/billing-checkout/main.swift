@@ -66,14 +66,14 @@ var logger = Logger(label: "billing-checkout")
 
 let application: CheckoutApplication
 var workers = 128
-var dispatch = FastCGIServer.Dispatch.threads
+var dispatch = FastCGIServer.Dispatch.tasks
 var maxBodyBytes = 64 * 1024
 do {
     let settings = try await SettingsLoader.load(environment: environment)
     let verifier = try await TokenVerifier.make(settings: settings.jwt)
     logger.logLevel = settings.logLevel
     workers = settings.workers
-    dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .threads
+    dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .tasks
     maxBodyBytes = settings.maxBodyBytes
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
     application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)

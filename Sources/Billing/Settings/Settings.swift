@@ -18,7 +18,7 @@ public struct Settings: Sendable {
     public var routePath: String
     /// How many requests one FastCGI process serves at once.
     public var workers: Int
-    /// How the FastCGI transport serves them: `threads` (a thread per request) or `tasks` (a task per request).
+    /// How the FastCGI transport serves them: `tasks` (a task per request) or `threads` (a thread per request).
     public var fastcgiDispatch: String
     /// The lowest log level written.
     public var logLevel: Logger.Level
@@ -49,7 +49,7 @@ public struct Settings: Sendable {
     }
 
     /// The values `fastcgiDispatch` may take, the default first.
-    public static let dispatchModes = ["threads", "tasks"]
+    public static let dispatchModes = ["tasks", "threads"]
 
     /// Where Stripe sends the customer after paying, when the request names no `success_url`.
     public var defaultSuccessURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard?success=true" }

@@ -47,15 +47,15 @@ import Testing
         #expect(settings.routePath == "/api/v1/billing/checkout")
     }
 
-    @Test("FASTCGI_DISPATCH chooses threads (the default) or tasks; anything else is a problem")
+    @Test("FASTCGI_DISPATCH chooses tasks (the default) or threads; anything else is a problem")
     func fastcgiDispatch() async throws {
-        #expect(try await SettingsLoader.load(environment: Self.minimal).fastcgiDispatch == "threads")
+        #expect(try await SettingsLoader.load(environment: Self.minimal).fastcgiDispatch == "tasks")
         var environment = Self.minimal
-        environment["FASTCGI_DISPATCH"] = "Tasks"
-        #expect(try await SettingsLoader.load(environment: environment).fastcgiDispatch == "tasks")
+        environment["FASTCGI_DISPATCH"] = "Threads"
+        #expect(try await SettingsLoader.load(environment: environment).fastcgiDispatch == "threads")
         environment["FASTCGI_DISPATCH"] = "fibers"
         let problems = await Self.problems(environment)
-        #expect(problems == ["fastcgiDispatch (FASTCGI_DISPATCH) must be one of threads, tasks, got fibers"])
+        #expect(problems == ["fastcgiDispatch (FASTCGI_DISPATCH) must be one of tasks, threads, got fibers"])
     }
 
     @Test("an empty environment lists every missing setting at once, by variable name")
