@@ -61,11 +61,18 @@ if isCGI {
     }
 }
 
+// Foundation's URLSession configuration creates ~/.cache/org.swift.foundation.URLCache/<program> and
+// ~/.local/share/<directory> on every start, even for an ephemeral session without a cache; under a web server
+// that is the server user's home (www-data's is /var/www). Nothing here uses those directories: point them at
+// a path no one can create.
+setenv("XDG_CACHE_HOME", "/dev/null/billing-checkout-keeps-no-cache", 1)
+setenv("XDG_DATA_HOME", "/dev/null/billing-checkout-keeps-no-data", 1)
+
 LoggingSystem.bootstrap { StderrLogHandler(label: $0) }
 var logger = Logger(label: "billing-checkout")
 
 let application: CheckoutApplication
-var workers = 128
+var workers = 256
 var dispatch = FastCGIServer.Dispatch.tasks
 var maxBodyBytes = 64 * 1024
 do {

@@ -4,6 +4,19 @@ import Testing
 /// The built binary as plain CGI: a web server's environment and body piped in, stdout parsed.
 @Suite("CGI end to end")
 struct CGIEndToEndTests {
+    @Test("writes nothing into the web server user's home (Foundation's URL cache and data directories)")
+    func leavesHomeAlone() async throws {
+        let harness = try await CheckoutHarness()
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("billing-home-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let token = try await Tokens.make()
+        let (response, _) = try await harness.cgi(
+            headers: harness.authorized(token), settings: ["HOME": home.path, "XDG_CACHE_HOME": nil])
+        #expect(response.status == 200)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home.path) == [])
+    }
+
     @Test("creates a session with exactly the parameters Stripe needs, and answers its url")
     func success() async throws {
         let harness = try await CheckoutHarness()
