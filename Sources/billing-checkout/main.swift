@@ -72,7 +72,7 @@ LoggingSystem.bootstrap { StderrLogHandler(label: $0) }
 var logger = Logger(label: "billing-checkout")
 
 let application: CheckoutApplication
-var workers = 256
+var workers = 160
 var dispatch = FastCGIServer.Dispatch.tasks
 var maxBodyBytes = 64 * 1024
 do {

@@ -32,7 +32,7 @@ public struct Settings: Sendable {
         corsOrigins: Set<String> = [],
         maxBodyBytes: Int = 64 * 1024,
         routePath: String = "/api/v1/billing/checkout",
-        workers: Int = 256,
+        workers: Int = 160,
         fastcgiDispatch: String = Settings.dispatchModes[0],
         logLevel: Logger.Level = .info
     ) {

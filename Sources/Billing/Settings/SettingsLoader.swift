@@ -139,7 +139,7 @@ struct SettingsReader {
             corsOrigins: cors,
             maxBodyBytes: int("maxBodyBytes", default: 64 * 1024, range: 1024...(16 * 1024 * 1024)),
             routePath: routePath,
-            workers: int("workers", default: 256, range: 1...1024),
+            workers: int("workers", default: 160, range: 1...1024),
             fastcgiDispatch: dispatch,
             logLevel: level ?? .info
         )
