@@ -70,8 +70,8 @@ static void remember(const void *handle) {
     pthread_mutex_unlock(&lock);
 }
 
-/// Removes `handle` from the set; returns whether it was there.
-static int forget(const void *handle) {
+/// Removes `handle` from the set; returns whether it was there, and then counts it in `tally` when given.
+static int forget(const void *handle, long *tally) {
     struct node *found = NULL;
     pthread_mutex_lock(&lock);
     for (struct node **link = &buckets[bucket_of(handle)]; *link != NULL; link = &(*link)->next) {
@@ -79,6 +79,7 @@ static int forget(const void *handle) {
             found = *link;
             *link = found->next;
             live -= 1;
+            if (tally != NULL) *tally += 1;
             break;
         }
     }
@@ -103,42 +104,31 @@ void *curl_url_dup(const void *source) {
 
 void curl_url_cleanup(void *handle) {
     pthread_once(&resolve_once, resolve);
-    if (handle != NULL) forget(handle);
+    if (handle != NULL) forget(handle, NULL);
     if (real_curl_url_cleanup) real_curl_url_cleanup(handle);
 }
 
 void curl_free(void *pointer) {
     pthread_once(&resolve_once, resolve);
-    if (pointer != NULL && forget(pointer)) {
-        pthread_mutex_lock(&lock);
-        rescued += 1;
-        pthread_mutex_unlock(&lock);
+    if (pointer != NULL && forget(pointer, &rescued)) {
         if (real_curl_url_cleanup) real_curl_url_cleanup(pointer);
         return;
     }
     if (real_curl_free) real_curl_free(pointer);
 }
 
-long billing_curlu_live_handles(void) {
+static long read_counter(const long *counter) {
     pthread_mutex_lock(&lock);
-    long count = live;
+    long value = *counter;
     pthread_mutex_unlock(&lock);
-    return count;
+    return value;
 }
 
-long billing_curlu_created_handles(void) {
-    pthread_mutex_lock(&lock);
-    long count = created;
-    pthread_mutex_unlock(&lock);
-    return count;
-}
+long billing_curlu_live_handles(void) { return read_counter(&live); }
 
-long billing_curlu_rescued_handles(void) {
-    pthread_mutex_lock(&lock);
-    long count = rescued;
-    pthread_mutex_unlock(&lock);
-    return count;
-}
+long billing_curlu_created_handles(void) { return read_counter(&created); }
+
+long billing_curlu_rescued_handles(void) { return read_counter(&rescued); }
 
 int billing_curlu_fix_active(void) {
     pthread_once(&resolve_once, resolve);

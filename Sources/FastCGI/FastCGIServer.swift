@@ -195,22 +195,19 @@ public final class FastCGIServer: Sendable {
     }
 }
 
-/// One accepting thread. With `.threads` it serves each request itself in the `FCGX_Request` it owns for its whole
-/// life; with `.tasks` it gives each accepted request an `FCGX_Request` of its own and hands it to a task.
-private final class Worker: @unchecked Sendable {
-    // @unchecked: `request` is touched only by this worker's own thread after start().
+/// One accepting thread. With `.threads` it serves each request itself in the one `FCGX_Request` it keeps for its
+/// whole life; with `.tasks` it gives each accepted request an `FCGX_Request` of its own and hands it to a task.
+private final class Worker: Sendable {
     let server: FastCGIServer
     let index: Int
     let listenFD: Int32
     let handler: FastCGIHandler
-    let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
 
     init(server: FastCGIServer, index: Int, listenFD: Int32, handler: @escaping FastCGIHandler) {
         self.server = server
         self.index = index
         self.listenFD = listenFD
         self.handler = handler
-        FCGX_InitRequest(request, listenFD, 0)
     }
 
     func start() {
@@ -239,6 +236,9 @@ private final class Worker: @unchecked Sendable {
 
     /// `.threads`: accept, answer, write, finish, in turn.
     func loop() {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        FCGX_InitRequest(request, listenFD, 0)
         while !shutdownRequested.load(ordering: .relaxed) {
             guard server.accept(request, listenFD: listenFD, index: index) else { break }
             let params = FastCGIExchange.params(of: request)

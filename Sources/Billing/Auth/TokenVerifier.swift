@@ -96,8 +96,7 @@ public struct TokenVerifier: Sendable {
         guard (try? key.verify(decoded.signature, signs: decoded.signingInput)) == true else {
             throw .invalidCredentials(reason: "signature does not verify")
         }
-        let claims = decoded.claims
-        return try identity(from: claims)
+        return try identity(from: decoded.claims)
     }
 
     /// The key for a token's kid and algorithm, as jwt-kit resolves them, looked up in the actor once.
