@@ -13,12 +13,32 @@ private let shutdownRequested = Atomic<Bool>(false)
 /// The listening socket, and /dev/null opened ahead of time, for the signal handler (-1 until serving).
 private let listeningDescriptor = Atomic<Int32>(-1)
 private let nullDescriptor = Atomic<Int32>(-1)
+/// Whether the listening socket may be shut for reading: a Unix socket the process opened itself.
+private let socketCanBeShut = Atomic<Bool>(false)
 
-/// Lets go of the listening socket, so that the web server gets "connection refused" and turns to another
-/// process instead of queueing on one that will not accept. dup2 (async-signal-safe) keeps the descriptor
-/// number taken, so that no new socket can land on it while a worker still polls it.
+/// Refuses new connections while keeping those already queued, where the kernel allows it.
+///
+/// On a Unix listening socket `shutdown(SHUT_RD)` makes every later `connect()` fail with ECONNREFUSED,
+/// so the web server turns to another process at once, while the connections already in the backlog
+/// (the web server has sent their requests) can still be accepted and answered; `accept()` fails with
+/// EINVAL once they are all taken. That state belongs to the socket, not to this process's descriptor,
+/// so it is only used on a socket the process opened itself (`--listen PATH`): an inherited one may be
+/// shared with processes that go on serving (spawn-fcgi -F, a systemd socket unit), and would be shut for
+/// them too. A TCP socket has no such state (shutting it resets its backlog). Every other socket stays
+/// open until the workers have drained it (`FastCGIServer.accept`).
+/// Async-signal-safe: two atomic loads and `shutdown`.
+private func stopTakingConnections() {
+    let listening = listeningDescriptor.load(ordering: .acquiring)
+    if listening >= 0 && socketCanBeShut.load(ordering: .relaxed) {
+        shutdown(listening, Int32(SHUT_RD))
+    }
+}
+
+/// Lets go of the listening socket once its backlog is drained, so that any connection after that is
+/// refused instead of queued on a process that will not accept. dup2 keeps the descriptor number taken,
+/// so that no new socket can land on it while a worker still polls it.
 private func releaseListeningSocket() {
-    let listening = listeningDescriptor.load(ordering: .relaxed)
+    let listening = listeningDescriptor.load(ordering: .acquiring)
     let null = nullDescriptor.load(ordering: .relaxed)
     if listening >= 0 && null >= 0 {
         dup2(null, listening)
@@ -54,6 +74,15 @@ public final class FastCGIServer: Sendable {
     /// `.tasks`: requests accepted and not yet finished, and the free places among `workers`.
     private let inFlight = Atomic<Int>(0)
     private let places: DispatchSemaphore
+    /// Set once shutdown was requested and the backlog holds no more connections to answer.
+    private let drained = Atomic<Bool>(false)
+    /// A socket that cannot be shut keeps taking connections while it is drained; past this instant (set
+    /// when the drain starts, guarded by the accept lock) the rest of its backlog is let go, so that a
+    /// steady stream of connections cannot keep a stopping process alive.
+    private nonisolated(unsafe) var drainDeadline: ContinuousClock.Instant?
+    private static let drainLimit = Duration.seconds(2)
+    /// How long a stopping process waits for a worker that is still reading a request's params.
+    private static let acceptLimit = Duration.seconds(5)
 
     /// Creates a server; nothing is opened until `run`.
     public init(address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .tasks) {
@@ -94,10 +123,17 @@ public final class FastCGIServer: Sendable {
         case .success(let fd): listenFD = fd
         case .failure(let error): throw error
         }
+        // Workers poll before they accept; on a socket shared with other processes (spawn-fcgi -F, a systemd
+        // socket unit) another process may take the connection in between, and a blocking accept() would then
+        // hold the accept lock until the next connection, if any, and keep this process from stopping.
+        // Accepted connections do not inherit the flag on Linux.
+        _ = fcntl(listenFD, F_SETFL, fcntl(listenFD, F_GETFL) | O_NONBLOCK)
         nullDescriptor.store(open("/dev/null", O_RDONLY), ordering: .relaxed)
-        listeningDescriptor.store(listenFD, ordering: .relaxed)
-        // A signal that came during start-up found no socket to release yet.
-        if shutdownRequested.load(ordering: .relaxed) { releaseListeningSocket() }
+        if case .unix = address { socketCanBeShut.store(true, ordering: .relaxed) }
+        listeningDescriptor.store(listenFD, ordering: .releasing)
+        // A signal that came during start-up found no socket yet; the web server may have queued requests
+        // on it all the same (it creates the socket before it starts the process): they are answered.
+        if shutdownRequested.load(ordering: .relaxed) { stopTakingConnections() }
         // glibc gives each busy thread its own malloc arena; with dozens of workers that fragments memory and
         // lets RSS creep up. A few arenas are plenty for threads that mostly wait (MALLOC_ARENA_MAX still wins).
         if getenv("MALLOC_ARENA_MAX") == nil {
@@ -111,16 +147,20 @@ public final class FastCGIServer: Sendable {
         if case .unix(let path) = address { unlink(path) }
     }
 
-    /// Blocks until shutdown was requested and no worker is between accepting a request and finishing it.
+    /// Blocks until shutdown was requested, the backlog is drained and no worker is between accepting a
+    /// request and finishing it.
     private func waitForShutdown(listenFD: Int32) {
         while !shutdownRequested.load(ordering: .relaxed) {
             usleep(20_000)
         }
-        releaseListeningSocket()
+        let began = ContinuousClock.now
         while true {
             usleep(20_000)
-            // A worker still in accept() lost a race with another process sharing the socket; it holds no request.
-            let settled = states.withLock { $0.allSatisfy { $0 == .exited || $0 == .accepting } }
+            // A worker inside FCGX_Accept_r may already hold a connection whose params it is reading: leaving
+            // then would drop that request. Only a web server that connects and never sends could keep a
+            // worker there; after `acceptLimit` such a worker no longer holds up the exit.
+            let patient = ContinuousClock.now - began < Self.acceptLimit
+            let settled = states.withLock { $0.allSatisfy { $0 == .exited || ($0 == .accepting && !patient) } }
             if settled && inFlight.load(ordering: .acquiring) == 0 { return }
         }
     }
@@ -129,17 +169,33 @@ public final class FastCGIServer: Sendable {
         states.withLock { $0[index] = state }
     }
 
-    /// Takes the next connection, one worker at a time (libfcgi's threaded example does the same).
+    /// Takes the next connection, one worker at a time (libfcgi's threaded example does the same); false
+    /// once shutdown was requested and the backlog is drained.
     ///
     /// The worker first polls the socket so that it notices a shutdown within a quarter second instead of
-    /// sleeping in accept() until the next connection.
+    /// sleeping in accept() until the next connection. After a shutdown request it keeps accepting what the
+    /// backlog holds: the web server has already sent those requests, and closing the socket under them
+    /// would reset their connections, which the web server reports as a failed request or a connection
+    /// closed without an answer.
     fileprivate func accept(_ request: UnsafeMutablePointer<FCGX_Request>, listenFD: Int32, index: Int) -> Bool {
         acceptLock.withLock {
             var poller = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-            while !shutdownRequested.load(ordering: .relaxed) {
-                let ready = poll(&poller, 1, 250)
-                if ready < 0 && errno != EINTR { return false }
-                guard ready > 0 else { continue }
+            while !drained.load(ordering: .relaxed) {
+                let stopping = shutdownRequested.load(ordering: .relaxed)
+                if stopping && drainTimeIsUp() {
+                    finishDraining()
+                    return false
+                }
+                let ready = poll(&poller, 1, stopping ? 0 : 250)
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    if stopping { finishDraining() }
+                    return false
+                }
+                if ready == 0 {
+                    if stopping { finishDraining() }
+                    continue
+                }
                 setState(.accepting, of: index)
                 let status = FCGX_Accept_r(request)
                 if status >= 0 {
@@ -147,7 +203,10 @@ public final class FastCGIServer: Sendable {
                     return true
                 }
                 setState(.waiting, of: index)
-                if status != -EINTR && status != -EAGAIN && status != -ECONNABORTED {
+                // After shutdown(SHUT_RD) the socket polls readable for good and accept() fails (EINVAL) once
+                // the backlog is empty; without it, an accept() that fails now ends the drain too.
+                if stopping { finishDraining() }
+                if stopping || (status != -EINTR && status != -EAGAIN && status != -ECONNABORTED) {
                     return false
                 }
             }
@@ -155,13 +214,33 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    /// Handlers that only set flags and swap a descriptor: async-signal-safe.
+    /// True once the drain of a socket that could not be shut has run its course (the accept lock is held).
+    private func drainTimeIsUp() -> Bool {
+        guard !socketCanBeShut.load(ordering: .relaxed) else { return false }
+        let now = ContinuousClock.now
+        guard let deadline = drainDeadline else {
+            drainDeadline = now + Self.drainLimit
+            return false
+        }
+        return now >= deadline
+    }
+
+    /// The backlog is empty (or its time is up): the socket goes, and every worker stops accepting.
+    /// Called with the accept lock held, so that no worker is polling or accepting meanwhile.
+    private func finishDraining() {
+        releaseListeningSocket()
+        drained.store(true, ordering: .relaxed)
+    }
+
+    /// Handlers that only set a flag and shut a socket for reading: async-signal-safe.
+    ///
+    /// libfcgi's own flag (`FCGX_ShutdownPending`) is left alone: with it set, `FCGX_Accept_r` refuses to
+    /// accept, and the backlog could not be drained.
     private static func installSignalHandlers() {
         signal(SIGPIPE, SIG_IGN)
         let stop: @convention(c) (Int32) -> Void = { _ in
             shutdownRequested.store(true, ordering: .relaxed)
-            FCGX_ShutdownPending()
-            releaseListeningSocket()
+            stopTakingConnections()
         }
         signal(SIGTERM, stop)
         signal(SIGUSR1, stop)
@@ -171,9 +250,10 @@ public final class FastCGIServer: Sendable {
     fileprivate var maxBody: Int { maxBodySize }
     fileprivate var dispatchMode: Dispatch { dispatch }
 
-    /// `.tasks`: waits for a free place among `workers` (false once shutdown was requested).
+    /// `.tasks`: waits for a free place among `workers` (false once the backlog is drained after a shutdown
+    /// request).
     fileprivate func takePlace() -> Bool {
-        while !shutdownRequested.load(ordering: .relaxed) {
+        while !drained.load(ordering: .relaxed) {
             if places.wait(timeout: .now() + .milliseconds(250)) == .success { return true }
         }
         return false
@@ -239,8 +319,7 @@ private final class Worker: Sendable {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         FCGX_InitRequest(request, listenFD, 0)
-        while !shutdownRequested.load(ordering: .relaxed) {
-            guard server.accept(request, listenFD: listenFD, index: index) else { break }
+        while server.accept(request, listenFD: listenFD, index: index) {
             let params = FastCGIExchange.params(of: request)
             let bytes = TransportResponses.answer(params: params, handler: handler) {
                 FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: server.maxBody)

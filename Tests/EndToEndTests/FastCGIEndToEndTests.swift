@@ -80,6 +80,91 @@ struct FastCGIEndToEndTests {
         #expect(log.contains("stopped"))
     }
 
+    /// The web server has connected and sent these requests; closing the socket under them would reset them,
+    /// and lighttpd then answers 500 or closes its client's connection without an answer (seen in `tests/soak`).
+    @Test(
+        "a shutdown answers the requests queued in the backlog; its own Unix socket refuses new ones at once",
+        arguments: dispatchModes, FastCGIProcess.Socket.allCases)
+    func shutdownDrainsBacklog(dispatch: String, socket: FastCGIProcess.Socket) async throws {
+        let harness = try await CheckoutHarness()
+        try await harness.standIn.setLatency(milliseconds: 500)
+        var settings = Self.settings(harness, dispatch: dispatch)
+        settings["WORKERS"] = "2"
+        let server = try await FastCGIProcess(settings: settings, socket: socket)
+        let params = FastCGIProcess.params(headers: harness.authorized(try await Tokens.make()))
+        func send() throws -> FastCGIConnection {
+            let connection = try server.connect()
+            try connection.send(params: params, body: Data("{}".utf8))
+            return connection
+        }
+        // Two requests take both places and wait on Stripe; three more can only wait in the backlog.
+        var connections = [try send(), try send()]
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await harness.standIn.recordedRequests().count < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        connections += [try send(), try send(), try send()]
+        server.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(100))
+        if socket == .unixPath {
+            #expect(throws: FastCGIConnection.ConnectFailed(code: ECONNREFUSED)) { _ = try server.connect() }
+        } else {
+            // A socket that may be shared (inherited) or cannot be shut (TCP) stays open until the drain ends:
+            // a request queued meanwhile is answered too.
+            connections.append(try send())
+        }
+        var answers: [String] = []
+        for connection in connections {
+            do {
+                answers.append(String(try await connection.response().status))
+            } catch {
+                answers.append("\(error)")
+            }
+        }
+        #expect(answers == Array(repeating: "200", count: connections.count))
+        #expect(try await harness.standIn.recordedRequests().count == connections.count)
+        let (status, log) = try await server.waitForExit()
+        #expect(status == 0)
+        #expect(log.contains("stopped"))
+    }
+
+    /// `spawn-fcgi -F 2` and systemd socket units give one socket to several processes: the stopping one must
+    /// leave it working for the others (shutting the socket itself would stop them all).
+    @Test("a process that stops on a shared socket leaves it serving through the others", arguments: dispatchModes)
+    func sharedSocketSurvivesShutdown(dispatch: String) async throws {
+        let harness = try await CheckoutHarness()
+        let settings = Self.settings(harness, dispatch: dispatch)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bc-\(UUID().uuidString.prefix(8)).sock"
+        ).path
+        let listening = try FastCGIConnection.listen(unixPath: path)
+        let stopping = try await FastCGIProcess(settings: settings, socket: .sharedUnix(listening, path))
+        let staying = try await FastCGIProcess(settings: settings, socket: .sharedUnix(listening, path))
+        close(listening)
+        let params = FastCGIProcess.params(headers: harness.authorized(try await Tokens.make()))
+        func request() async throws -> Int {
+            let connection = try staying.connect()
+            try connection.send(params: params, body: Data("{}".utf8))
+            return try await connection.response().status
+        }
+        #expect(try await request() == 200)
+        // Both poll the socket and wake for each connection; the one that loses the race to accept it must
+        // get EAGAIN, not sit in a blocking accept() that only a later connection would end (and that would
+        // keep it from stopping). The flag belongs to the shared open socket, so both see it.
+        let flags = try String(contentsOfFile: "/proc/\(staying.process.processIdentifier)/fdinfo/0", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("flags:") }
+            .flatMap { Int($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) }
+        #expect(
+            flags.map { $0 & Int(O_NONBLOCK) != 0 } == true, "listening socket flags \(String(flags ?? -1, radix: 8))")
+        stopping.signal(SIGTERM)
+        let (status, _) = try await stopping.waitForExit()
+        #expect(status == 0)
+        for _ in 0..<4 {
+            #expect(try await request() == 200)
+        }
+        #expect(staying.process.isRunning)
+    }
+
     @Test(
         "after every Stripe fault and hostile request, the same process still serves the next request",
         arguments: dispatchModes)

@@ -4,31 +4,80 @@ import Foundation
     import Glibc
 #endif
 
-/// The binary running as a FastCGI server on `--listen 127.0.0.1:PORT`, reached through libfcgi's `cgi-fcgi`.
+/// The binary running as a FastCGI server, reached through libfcgi's `cgi-fcgi` or `FastCGIConnection`.
 final class FastCGIProcess: @unchecked Sendable {
     // @unchecked: `process` is started in init and only stopped afterwards.
     let process: Process
+    /// The TCP port, or 0 on a Unix socket.
     let port: Int
+    /// The Unix socket's path, or nil with TCP.
+    let socketPath: String?
     private let errors = Pipe()
 
-    /// Starts the binary with `settings` as its whole environment and waits until it accepts connections.
-    init(settings: [String: String]) async throws {
-        port = try Self.freePort()
+    /// Where the server listens.
+    enum Socket: CaseIterable, Equatable, Sendable {
+        /// `--listen 127.0.0.1:PORT`.
+        case tcp
+        /// `--listen PATH`: a Unix socket the binary opens itself.
+        case unixPath
+        /// A Unix listening socket the test opens and gives the binary as its stdin, then closes: how
+        /// lighttpd and mod_fcgid start it.
+        case inheritedUnix
+        /// A Unix listening socket (descriptor, path) the test opened and gives to several processes as
+        /// their stdin, as `spawn-fcgi -F N` does; the test closes it once they have all started.
+        case sharedUnix(Int32, String)
+
+        /// The three kinds a single process listens on.
+        static let allCases: [Socket] = [.tcp, .unixPath, .inheritedUnix]
+    }
+
+    /// Starts the binary with `settings` as its whole environment. When the binary opens the socket itself,
+    /// waits until it accepts connections; with `.inheritedUnix`, returns at once: connections wait in the
+    /// socket's backlog meanwhile.
+    init(settings: [String: String], socket: Socket = .tcp) async throws {
         process = Process()
         process.executableURL = try Binaries.billingCheckout()
-        process.arguments = ["--listen", "127.0.0.1:\(port)"]
         process.environment = settings
-        process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errors
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bc-\(UUID().uuidString.prefix(8)).sock"
+        ).path
+        switch socket {
+        case .inheritedUnix:
+            port = 0
+            socketPath = path
+            let listening = try FastCGIConnection.listen(unixPath: path)
+            process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
+            defer { close(listening) }  // as the web server does: the process holds the only descriptor
+            try process.run()
+            return
+        case .sharedUnix(let listening, let sharedPath):
+            port = 0
+            socketPath = sharedPath
+            process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
+            try process.run()
+            return
+        case .unixPath:
+            port = 0
+            socketPath = path
+            process.arguments = ["--listen", path]
+        case .tcp:
+            port = try Self.freePort()
+            socketPath = nil
+            process.arguments = ["--listen", "127.0.0.1:\(port)"]
+        }
+        process.standardInput = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 {
-            if Self.canConnect(port: port) { return }
+            if socketPath == nil ? Self.canConnect(port: port) : FileManager.default.fileExists(atPath: path) {
+                return
+            }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(25))
         }
         process.terminate()
-        throw SupportError("billing-checkout did not listen on \(port)")
+        throw SupportError("billing-checkout did not listen on \(socketPath ?? String(port))")
     }
 
     deinit {
@@ -36,6 +85,13 @@ final class FastCGIProcess: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
+        if let socketPath { unlink(socketPath) }
+    }
+
+    /// A connection of the test's own to the server's socket (see `FastCGIConnection`).
+    func connect() throws -> FastCGIConnection {
+        if let socketPath { return try FastCGIConnection.connect(unixPath: socketPath) }
+        return try FastCGIConnection.connect(port: port)
     }
 
     /// Sends a signal (SIGTERM, SIGUSR1) to the server.
@@ -59,19 +115,29 @@ final class FastCGIProcess: @unchecked Sendable {
         method: String = "POST", path: String = CheckoutHarness.path, headers: [String: String] = [:],
         body: String = "{}", contentType: String? = "application/json"
     ) async throws -> CGIResponse {
-        var environment: [String: String] = [
-            "REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
-            "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1",
-            "CONTENT_LENGTH": String(body.utf8.count),
-        ]
-        if let contentType { environment["CONTENT_TYPE"] = contentType }
-        for (name, value) in headers {
-            environment[cgiVariable(forHeader: name)] = value
-        }
+        let environment = Self.params(
+            method: method, path: path, headers: headers, body: body, contentType: contentType)
         let result = try await ProcessRunner.run(
             URL(fileURLWithPath: "/usr/bin/cgi-fcgi"), arguments: ["-bind", "-connect", "127.0.0.1:\(port)"],
             environment: environment, stdin: Data(body.utf8))
         return try CGIResponse.parse(result.stdout)
+    }
+
+    /// The params a web server sends for a request.
+    static func params(
+        method: String = "POST", path: String = CheckoutHarness.path, headers: [String: String] = [:],
+        body: String = "{}", contentType: String? = "application/json"
+    ) -> [String: String] {
+        var params: [String: String] = [
+            "REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1", "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_LENGTH": String(body.utf8.count),
+        ]
+        if let contentType { params["CONTENT_TYPE"] = contentType }
+        for (name, value) in headers {
+            params[cgiVariable(forHeader: name)] = value
+        }
+        return params
     }
 
     /// Sends `count` identical requests at once from one shell (spawning them from the test process
@@ -128,7 +194,7 @@ final class FastCGIProcess: @unchecked Sendable {
         address.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
     }
