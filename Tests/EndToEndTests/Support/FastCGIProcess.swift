@@ -70,9 +70,11 @@ final class FastCGIProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         for _ in 0..<200 {
-            if socketPath == nil ? Self.canConnect(port: port) : FileManager.default.fileExists(atPath: path) {
-                return
-            }
+            let listening =
+                if socketPath != nil { FileManager.default.fileExists(atPath: path) } else {
+                    (try? FastCGIConnection.connect(port: port)) != nil
+                }
+            if listening { return }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -183,19 +185,5 @@ final class FastCGIProcess: @unchecked Sendable {
         }
         guard bound else { throw SupportError("no free port") }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 }
