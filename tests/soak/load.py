@@ -130,11 +130,15 @@ class Load:
     """Runs `threads` keep-alive clients until `total` requests were sent (or `stop` is set when total is None).
 
     kinds: a list chosen round-robin by request number (shuffle it for a mix). keep: record every Result (for the
-    timing analysis of the lifecycle checks); otherwise only counts and the first failures are kept.
+    timing analysis of the lifecycle checks); otherwise only counts and the first failures are kept. reuse=False:
+    a new connection per request, so that a request can never meet a kept-alive connection the server has just
+    closed for being idle (lighttpd closes them after 5 s; http.client does not retry).
     """
 
-    def __init__(self, port, requests, kinds, threads=16, total=None, keep=False, timeout=60, pace=0.0):
+    def __init__(self, port, requests, kinds, threads=16, total=None, keep=False, timeout=60, pace=0.0,
+                 reuse=True):
         self.port, self.requests, self.kinds, self.threads, self.pace = port, requests, kinds, threads, pace
+        self.reuse = reuse
         self.total, self.keep, self.timeout = total, keep, timeout
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -208,6 +212,9 @@ class Load:
                 self.done[slot] += 1
                 continue
             end = time.monotonic()
+            if not self.reuse:
+                conn.close()
+                conn = None
             cls, problem = classify(kind, status, got, data)
             self._note((kind, cls, status), problem,
                        Result(kind, start, end, status, cls, problem) if self.keep else None)

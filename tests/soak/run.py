@@ -389,10 +389,14 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
 
         thread = threading.Thread(target=signaller, daemon=True)
         # Paced (16 clients x 12/s at most): lighttpd's instant 503s would otherwise use up the requests in a
-        # second or two; this way the requests spread over ~30 recycles.
+        # second or two; this way the requests spread over ~30 recycles. A new connection per request: under heavy
+        # CPU load, after every client had waited seconds on a process that was starting, requests on kept-alive
+        # connections found them closed by lighttpd without an answer, with no backend error in lighttpd's log
+        # (http.client does not retry on a closed kept-alive connection); with fresh connections, never.
         run = load.Load(port, requests, ["valid"], threads=16, total=total, keep=True, timeout=30,
-                        pace=1 / 12).start()
+                        pace=1 / 12, reuse=False).start()
         t0 = run.started
+        t0_wall = time.time() - (time.monotonic() - t0)
         thread.start()
         run.join(600)
         stop.set()
@@ -421,14 +425,22 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
         cuts = [r for r in run.results if r.cls == "cut"]
         if cuts:
             print(f"# signals at (s): {[round(t - t0, 2) for t in signal_times]}", flush=True)
+            starts = sorted(r.start - t0 for r in run.results)
+            gap, after = max((b - a, a) for a, b in zip(starts, starts[1:]))
+            print(f"# longest time without a request starting: {gap:.2f} s, from {after:.2f} s", flush=True)
+            held = sorted((r.start - t0, r.end - t0, r.cls, r.status) for r in run.results
+                          if r.start - t0 <= after + 0.01 and r.end - t0 >= after + gap - 0.01)
+            print(f"# requests in flight across it: {[(round(a, 2), round(b, 2), c, st) for a, b, c, st in held]}",
+                  flush=True)
             for r in cuts[:20]:
                 print(f"# cut: started {r.start - t0:.2f} s, ended {r.end - t0:.2f} s: {r.problem}", flush=True)
         if cuts or set(pages) - {503}:
-            # lighttpd's own account of the failed requests (its lines about the backend, not the binary's).
-            notes = [line for line in log_text.splitlines() if re.search(r"\.c\.\d+\)", line)
-                     and "all handlers for" not in line]
-            for line in notes[:40]:
-                print(f"# lighttpd: {line}", flush=True)
+            # The error log around the failure: lighttpd's lines and the binary's, without the per-request lines.
+            print(f"# error log (the run began at {time.strftime('%H:%M:%S', time.localtime(t0_wall))}"
+                  f".{int(t0_wall % 1 * 1000):03d}):", flush=True)
+            for line in log_text.splitlines():
+                if "all handlers for" not in line and " request duration_ms=" not in line:
+                    print(f"# log: {line}", flush=True)
         report(ok, "lighttpd-sigusr1",
                f"{total} valid requests in {elapsed:.1f} s while SIGUSR1 went to {len(signalled)} processes "
                f"(every {every} s): {ok200} got 200, {non200} got lighttpd's 503 page while no process was "
