@@ -143,13 +143,13 @@ public final class FastCGIServer: Sendable {
             let worker = Worker(server: self, index: index, listenFD: listenFD, handler: handler)
             worker.start()
         }
-        waitForShutdown(listenFD: listenFD)
+        waitForShutdown()
         if case .unix(let path) = address { unlink(path) }
     }
 
     /// Blocks until shutdown was requested, the backlog is drained and no worker is between accepting a
     /// request and finishing it.
-    private func waitForShutdown(listenFD: Int32) {
+    private func waitForShutdown() {
         while !shutdownRequested.load(ordering: .relaxed) {
             usleep(20_000)
         }
@@ -187,14 +187,11 @@ public final class FastCGIServer: Sendable {
                     return false
                 }
                 let ready = poll(&poller, 1, stopping ? 0 : 250)
-                if ready < 0 {
-                    if errno == EINTR { continue }
-                    if stopping { finishDraining() }
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 && !stopping { continue }
+                if ready <= 0 {
+                    if stopping { finishDraining() }  // nothing left in the backlog
                     return false
-                }
-                if ready == 0 {
-                    if stopping { finishDraining() }
-                    continue
                 }
                 setState(.accepting, of: index)
                 let status = FCGX_Accept_r(request)
@@ -203,12 +200,13 @@ public final class FastCGIServer: Sendable {
                     return true
                 }
                 setState(.waiting, of: index)
-                // After shutdown(SHUT_RD) the socket polls readable for good and accept() fails (EINVAL) once
-                // the backlog is empty; without it, an accept() that fails now ends the drain too.
-                if stopping { finishDraining() }
-                if stopping || (status != -EINTR && status != -EAGAIN && status != -ECONNABORTED) {
+                if stopping {
+                    // After shutdown(SHUT_RD) the socket polls readable for good and accept() fails (EINVAL) once
+                    // the backlog is empty; without it, an accept() that fails now ends the drain too.
+                    finishDraining()
                     return false
                 }
+                if status != -EINTR && status != -EAGAIN && status != -ECONNABORTED { return false }
             }
             return false
         }

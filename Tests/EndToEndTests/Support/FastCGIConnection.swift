@@ -24,28 +24,20 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     static func connect(unixPath path: String) throws -> FastCGIConnection {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = try unixAddress(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
-        return try opened(descriptor, connected: connected)
+        try connect(family: AF_UNIX, to: unixAddress(path))
     }
 
     static func connect(port: Int) throws -> FastCGIConnection {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try connect(family: AF_INET, to: loopback(port: port))
+    }
+
+    /// 127.0.0.1:`port` (0: any free port, for bind).
+    static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        return try opened(descriptor, connected: connected)
+        return address
     }
 
     /// A Unix listening socket bound to `path`, as lighttpd and mod_fcgid create one for each process.
@@ -146,7 +138,15 @@ final class FastCGIConnection: @unchecked Sendable {
         }
     }
 
-    private static func opened(_ descriptor: Int32, connected: Bool) throws -> FastCGIConnection {
+    /// A blocking stream socket of `family` connected to `address` (a `sockaddr_un` or `sockaddr_in`).
+    private static func connect<Address>(family: Int32, to address: Address) throws -> FastCGIConnection {
+        let descriptor = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        var address = address
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<Address>.size)) == 0
+            }
+        }
         guard connected else {
             let code = errno
             close(descriptor)
