@@ -97,6 +97,19 @@ final class FastCGIProcess: @unchecked Sendable {
     }
 
     /// Sends a signal (SIGTERM, SIGUSR1) to the server.
+    /// User and system CPU time the process has used so far, from `/proc/PID/stat`.
+    func cpuSeconds() throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
+        // Fields after the command name, which is in parentheses and may hold spaces: state is the first,
+        // utime and stime are fields 14 and 15 of the whole line.
+        guard let end = stat.lastIndex(of: ")") else { throw SupportError("unreadable /proc stat: \(stat)") }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw SupportError("unreadable /proc stat: \(stat)")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func signal(_ number: Int32) {
         kill(process.processIdentifier, number)
     }
