@@ -25,7 +25,7 @@ import Testing
         let before = billing_curl_poll_narrowed()
         let (body, response) = try await session.data(for: server.request(path: "/first"))
         #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        #expect(String(decoding: body, as: UTF8.self) == "answer to POST /first")
+        #expect(String(decoding: body, as: UTF8.self) == "answer to POST /first (3 bytes)")
         // Connecting and sending want writability, awaiting the answer only readability.
         #expect(billing_curl_poll_narrowed() > before, "the write-then-read narrowing went through the fix")
     }
@@ -47,8 +47,22 @@ import Testing
             }
             #expect(bodies.count == 16)
             for (index, body) in bodies {
-                #expect(body == "answer to POST /r\(round)/\(index)")
+                #expect(body == "answer to POST /r\(round)/\(index) (3 bytes)")
             }
+        }
+    }
+
+    @Test func largeBodiesThatFillTheSocketComeThrough() async throws {
+        // 4 MiB does not fit in the socket's buffers: libcurl waits for writability again and again while it
+        // sends, then for readability only (one narrowing per transfer, each replaced by the fix).
+        let server = try SlowHTTPServer(delayMilliseconds: 50)
+        defer { server.stop() }
+        let session = Self.session()
+        defer { session.invalidateAndCancel() }
+        let size = 4 << 20
+        for index in 0..<3 {
+            let (data, _) = try await session.data(for: server.request(path: "/big/\(index)", bodySize: size))
+            #expect(String(decoding: data, as: UTF8.self) == "answer to POST /big/\(index) (\(size) bytes)")
         }
     }
 
@@ -89,10 +103,10 @@ private final class SlowHTTPServer: @unchecked Sendable {
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
-    func request(path: String) -> URLRequest {
+    func request(path: String, bodySize: Int? = nil) -> URLRequest {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = "POST"
-        request.httpBody = Data("a=b".utf8)
+        request.httpBody = bodySize.map { Data(repeating: UInt8(ascii: "x"), count: $0) } ?? Data("a=b".utf8)
         return request
     }
 
@@ -112,46 +126,52 @@ private final class SlowHTTPServer: @unchecked Sendable {
     private func serve(_ connection: Int32) {
         defer { close(connection) }
         var pending = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        func readMore() -> Bool {
+            let count = read(connection, &buffer, buffer.count)
+            if count <= 0 { return false }
+            pending += buffer[0..<count]
+            return true
+        }
         while true {
             // One request: the head up to the blank line, then Content-Length bytes of body.
-            var request: (line: String, end: Int)?
-            while request == nil {
-                if let head = Self.head(in: pending) {
-                    request = head
-                    break
-                }
-                let count = read(connection, &buffer, buffer.count)
-                if count <= 0 { return }
-                pending += buffer[0..<count]
+            var head: (line: String, bodyLength: Int, size: Int)? = Self.head(in: pending)
+            while head == nil {
+                guard readMore() else { return }
+                head = Self.head(in: pending)
             }
-            guard let (line, end) = request else { return }
-            pending.removeFirst(end)
+            guard let (line, bodyLength, headSize) = head else { return }
+            while pending.count < headSize + bodyLength {
+                guard readMore() else { return }
+            }
+            pending.removeFirst(headSize + bodyLength)
             let parts = line.split(separator: " ")
-            let answer = Array("answer to \(parts.first ?? "") \(parts.dropFirst().first ?? "")".utf8)
+            let answer = Array(
+                "answer to \(parts.first ?? "") \(parts.dropFirst().first ?? "") (\(bodyLength) bytes)".utf8)
             usleep(useconds_t(delayMilliseconds * 1000))
             let reply = Array("HTTP/1.1 200 OK\r\nContent-Length: \(answer.count)\r\n\r\n".utf8) + answer
             if write(connection, reply, reply.count) != reply.count { return }
         }
     }
 
-    /// The request line and the offset just past the body, once the whole request is in `bytes`.
-    private static func head(in bytes: [UInt8]) -> (line: String, end: Int)? {
+    /// The request line, the body's length and the head's size (blank line included), once the head is in
+    /// `bytes`.
+    private static func head(in bytes: [UInt8]) -> (line: String, bodyLength: Int, size: Int)? {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
-        guard bytes.count >= separator.count,
-            let blank = (0...(bytes.count - separator.count)).first(where: {
-                bytes[$0..<($0 + separator.count)].elementsEqual(separator)
+        // Heads here are a few hundred bytes; a body may follow in the same read.
+        let window = bytes.prefix(8192)
+        guard window.count >= separator.count,
+            let blank = (0...(window.count - separator.count)).first(where: {
+                window[$0..<($0 + separator.count)].elementsEqual(separator)
             })
         else { return nil }
-        let headText = String(decoding: bytes[0..<blank], as: UTF8.self)
-        let lines = headText.components(separatedBy: "\r\n")
+        let lines = String(decoding: bytes[0..<blank], as: UTF8.self).components(separatedBy: "\r\n")
         let length =
             lines.dropFirst().compactMap { line -> Int? in
                 let pair = line.split(separator: ":", maxSplits: 1)
                 guard pair.count == 2, pair[0].lowercased() == "content-length" else { return nil }
                 return Int(pair[1].trimmingCharacters(in: .whitespaces))
             }.first ?? 0
-        let end = blank + separator.count + length
-        return bytes.count >= end ? (lines[0], end) : nil
+        return (lines[0], length, blank + separator.count)
     }
 }
