@@ -8,6 +8,9 @@ import Synchronization
     import Darwin
 #endif
 
+/// `POLLRDHUP` (Linux): the socket was shut for reading. Glibc declares it only with _GNU_SOURCE.
+private let pollReadHangUp: Int16 = 0x2000
+
 /// Set from the SIGTERM/SIGUSR1 handler; read by every worker between requests.
 private let shutdownRequested = Atomic<Bool>(false)
 /// The listening socket, and /dev/null opened ahead of time, for the signal handler (-1 until serving).
@@ -20,8 +23,8 @@ private let socketCanBeShut = Atomic<Bool>(false)
 ///
 /// On a Unix listening socket `shutdown(SHUT_RD)` makes every later `connect()` fail with ECONNREFUSED,
 /// so the web server turns to another process at once, while the connections already in the backlog
-/// (the web server has sent their requests) can still be accepted and answered; `accept()` fails with
-/// EINVAL once they are all taken. That state belongs to the socket, not to this process's descriptor,
+/// (the web server has sent their requests) can still be accepted and answered; `accept()` finds nothing
+/// (EAGAIN, the socket being non-blocking) once they are all taken. That state belongs to the socket, not to this process's descriptor,
 /// so it is only used on a socket the process opened itself (`--listen PATH`): an inherited one may be
 /// shared with processes that go on serving (spawn-fcgi -F, a systemd socket unit), and would be shut for
 /// them too. A TCP socket has no such state (shutting it resets its backlog). Every other socket stays
@@ -83,10 +86,25 @@ public final class FastCGIServer: Sendable {
     private static let drainLimit = Duration.seconds(2)
     /// How long a stopping process waits for a worker that is still reading a request's params.
     private static let acceptLimit = Duration.seconds(5)
+    /// Out of descriptors or memory, accepting is tried again after this pause (the connection waits in the
+    /// backlog meanwhile), and the problem is reported at most once per `reportInterval`.
+    private static let exhaustionPause: useconds_t = 50_000
+    private static let reportInterval = Duration.seconds(10)
+    /// When exhaustion was last reported (guarded by the accept lock).
+    private nonisolated(unsafe) var lastReport: ContinuousClock.Instant?
+    /// Set when accepting failed in a way no retry can mend (the socket itself is unusable).
+    private let failure = Mutex<String?>(nil)
+    /// Where the server reports trouble it keeps serving through, one line each.
+    private let report: @Sendable (String) -> Void
 
-    /// Creates a server; nothing is opened until `run`.
-    public init(address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .tasks) {
+    /// Creates a server; nothing is opened until `run`. `report` receives a line for each problem the server
+    /// works around while it serves (out of file descriptors, say).
+    public init(
+        address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .tasks,
+        report: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.address = address
+        self.report = report
         self.workerCount = max(1, workers)
         self.maxBodySize = maxBodySize
         self.dispatch = dispatch
@@ -145,6 +163,9 @@ public final class FastCGIServer: Sendable {
         }
         waitForShutdown()
         if case .unix(let path) = address { unlink(path) }
+        if let failure = failure.withLock({ $0 }) {
+            throw ListenError(address: address.description, failure: failure)
+        }
     }
 
     /// Blocks until shutdown was requested, the backlog is drained and no worker is between accepting a
@@ -179,7 +200,7 @@ public final class FastCGIServer: Sendable {
     /// closed without an answer.
     fileprivate func accept(_ request: UnsafeMutablePointer<FCGX_Request>, listenFD: Int32, index: Int) -> Bool {
         acceptLock.withLock {
-            var poller = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+            var poller = pollfd(fd: listenFD, events: Int16(POLLIN) | pollReadHangUp, revents: 0)
             while !drained.load(ordering: .relaxed) {
                 let stopping = shutdownRequested.load(ordering: .relaxed)
                 if stopping && drainTimeIsUp() {
@@ -193,6 +214,13 @@ public final class FastCGIServer: Sendable {
                     if stopping { finishDraining() }  // nothing left in the backlog
                     return false
                 }
+                if !stopping && poller.revents & pollReadHangUp != 0 {
+                    // Shut for reading, and not by this process (its own shutdown comes after the request to stop):
+                    // another holder of a shared socket did it. No connection will come any more, and the socket
+                    // would poll readable for good: answer what is queued, then stop with an error.
+                    stopServing(because: "the listening socket was shut down by another process that holds it")
+                    continue
+                }
                 setState(.accepting, of: index)
                 let status = FCGX_Accept_r(request)
                 if status >= 0 {
@@ -201,15 +229,53 @@ public final class FastCGIServer: Sendable {
                 }
                 setState(.waiting, of: index)
                 if stopping {
-                    // After shutdown(SHUT_RD) the socket polls readable for good and accept() fails (EINVAL) once
-                    // the backlog is empty; without it, an accept() that fails now ends the drain too.
+                    // After shutdown(SHUT_RD) the socket polls readable for good and accept() finds nothing
+                    // (EAGAIN) once the backlog is empty; without it, an accept() that fails now ends the drain too.
                     finishDraining()
                     return false
                 }
-                if status != -EINTR && status != -EAGAIN && status != -ECONNABORTED { return false }
+                switch -status {
+                case EINTR, EAGAIN, ECONNABORTED, EPERM:
+                    // Interrupted, taken by another process sharing the socket, or that one connection is gone.
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: in-flight requests will give some back. The connection stays in
+                    // the backlog; only this thread tries again, after a pause, as the lock is held.
+                    reportExhaustion(errno: -status)
+                    usleep(Self.exhaustionPause)
+                default:
+                    // The socket itself is unusable (closed, not a socket): no retry mends that. The process stops
+                    // once in-flight requests are answered and exits with an error, so the web server replaces it.
+                    stopServing(because: "accepting a connection failed: \(Self.describe(errno: -status))")
+                    return false
+                }
             }
             return false
         }
+    }
+
+    /// Stops as a signal would, and makes `run` throw `reason` once in-flight requests are answered.
+    private func stopServing(because reason: String) {
+        failure.withLock { $0 = $0 ?? reason }
+        shutdownRequested.store(true, ordering: .relaxed)
+    }
+
+    /// Reports running out of descriptors or memory, at most once per `reportInterval` (the accept lock is held).
+    private func reportExhaustion(errno code: Int32) {
+        let now = ContinuousClock.now
+        if let last = lastReport, now - last < Self.reportInterval { return }
+        lastReport = now
+        let hint =
+            code == EMFILE || code == ENFILE
+            ? "; raise the open-files limit (LimitNOFILE=, ulimit -n) or lower WORKERS" : ""
+        report(
+            "cannot accept a connection: \(Self.describe(errno: code)); it waits in the backlog and accepting is "
+                + "tried again every \(Self.exhaustionPause / 1000) ms\(hint)")
+    }
+
+    private static func describe(errno code: Int32) -> String {
+        guard code > 0, code < 4096, let text = strerror(code) else { return "unknown error (libfcgi \(-code))" }
+        return "\(String(cString: text)) (errno \(code))"
     }
 
     /// True once the drain of a socket that could not be shut has run its course (the accept lock is held).

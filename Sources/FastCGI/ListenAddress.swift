@@ -26,21 +26,33 @@ public enum ListenAddress: Sendable, Equatable {
 
     /// Opens the listening socket, returning its descriptor, or nil with the reason.
     func open(backlog: Int32) -> Result<Int32, ListenError> {
-        let spec: String
-        switch self {
-        case .inherited: return .success(0)
-        case .tcp(let host, let port): spec = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix(let path): spec = path
-        }
+        if self == .inherited { return .success(0) }
+        let spec = description
         let fd = FCGX_OpenSocket(spec, backlog)
         return fd < 0 ? .failure(ListenError(address: spec)) : .success(fd)
     }
 }
 
-/// The listening socket could not be opened (address in use, bad host, no permission).
+/// The listening socket could not be opened (address in use, bad host, no permission), or failed while serving.
 public struct ListenError: Error, CustomStringConvertible {
-    /// The address as given to libfcgi.
+    /// The address as given to libfcgi, or `fd 0` for the inherited socket.
     public var address: String
+    /// Why accepting on it failed for good while serving; nil when it could not be opened at all.
+    public var failure: String? = nil
     /// A one-line explanation.
-    public var description: String { "cannot listen on \(address) (in use, unknown host, or no permission)" }
+    public var description: String {
+        if let failure { return "stopped serving on \(address): \(failure)" }
+        return "cannot listen on \(address) (in use, unknown host, or no permission)"
+    }
+}
+
+extension ListenAddress: CustomStringConvertible {
+    /// The address as `--listen` takes it, or `fd 0`.
+    public var description: String {
+        switch self {
+        case .inherited: "fd 0"
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): path
+        }
+    }
 }

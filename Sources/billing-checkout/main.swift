@@ -130,9 +130,11 @@ logger.info(
         "workers": "\(workers)", "dispatch": "\(dispatch.rawValue)",
         "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")",
     ])
+let serverLogger = logger
 do {
     try FastCGIServer(
-        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes, dispatch: dispatch
+        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes, dispatch: dispatch,
+        report: { serverLogger.warning("\($0)") }
     ).run(handler: handler)
 } catch {
     fail("\(error)", code: 71)

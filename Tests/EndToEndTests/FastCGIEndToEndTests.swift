@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -72,6 +73,35 @@ struct FastCGIEndToEndTests {
         let used = try server.cpuSeconds() - before
         #expect(response.status == 200)
         #expect(used < 0.5, "CPU seconds used while the answer took 1.5 s")
+    }
+
+    @Test(
+        "out of file descriptors, a request waits in the backlog and is answered once descriptors are free again",
+        arguments: dispatchModes)
+    func outOfDescriptors(dispatch: String) async throws {
+        let harness = try await CheckoutHarness()
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch))
+        let token = try await Tokens.make()
+        // Let the readiness probe's connection close, then allow no descriptor above those open: the next
+        // accept() fails with EMFILE.
+        try await Task.sleep(for: .milliseconds(500))
+        let lowestFree = try server.lowestFreeDescriptor()
+        try await server.setOpenFilesLimit(lowestFree)
+        let answered = Mutex(false)
+        let pending = Task {
+            defer { answered.withLock { $0 = true } }
+            return try await server.request(headers: harness.authorized(token))
+        }
+        try await Task.sleep(for: .milliseconds(800))
+        #expect(!answered.withLock { $0 }, "no descriptor to accept the connection with")
+        try await server.setOpenFilesLimit(1024)
+        let response = try await pending.value
+        #expect(response.status == 200)
+        server.signal(SIGTERM)
+        let (status, log) = try await server.waitForExit()
+        #expect(status == 0)
+        #expect(log.contains("cannot accept a connection: Too many open files (errno 24)"))
+        #expect(log.contains("raise the open-files limit"))
     }
 
     @Test(
@@ -180,6 +210,32 @@ struct FastCGIEndToEndTests {
             #expect(try await request() == 200)
         }
         #expect(staying.process.isRunning)
+    }
+
+    @Test(
+        "a listening socket that fails for good ends the process with an error that says so, not a silent hang",
+        arguments: dispatchModes)
+    func unusableSocketEndsTheProcess(dispatch: String) async throws {
+        let harness = try await CheckoutHarness()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bc-\(UUID().uuidString.prefix(8)).sock"
+        ).path
+        defer { unlink(path) }
+        let listening = try FastCGIConnection.listen(unixPath: path)
+        defer { close(listening) }
+        let server = try await FastCGIProcess(
+            settings: Self.settings(harness, dispatch: dispatch), socket: .sharedUnix(listening, path))
+        let connection = try server.connect()
+        try connection.send(
+            params: FastCGIProcess.params(headers: harness.authorized(try await Tokens.make())), body: Data("{}".utf8))
+        #expect(try await connection.response().status == 200)
+        // Another holder of the shared socket shuts it for reading: no connection can come any more, and it polls
+        // readable for good (a process that kept polling it would spin).
+        shutdown(listening, Int32(SHUT_RD))
+        let (status, log) = try await server.waitForExit(timeout: 10)
+        #expect(status == 71)
+        let reason = "the listening socket was shut down by another process that holds it"
+        #expect(log.contains("stopped serving on fd 0: \(reason)"))
     }
 
     @Test(

@@ -67,10 +67,11 @@ final class StandInProcess: @unchecked Sendable {
         throw StandInStartError(line: "stripe-stand-in binary not found near \(CommandLine.arguments[0])")
     }
 
-    /// Reads one line from `handle` on a dispatch thread so no Swift concurrency thread blocks.
+    /// Reads one line from `handle` on a thread of its own, so that neither Swift's tasks nor dispatch's few
+    /// global threads wait behind the read.
     static func readLine(from handle: FileHandle) async -> String {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var bytes = Data()
                 while !bytes.contains(UInt8(ascii: "\n")) {
                     let chunk = handle.availableData

@@ -83,11 +83,7 @@ final class FastCGIConnection: @unchecked Sendable {
     /// connection before END_REQUEST (a request it dropped).
     func response(timeout: Int32 = 20) async throws -> CGIResponse {
         let descriptor = descriptor
-        let output: Data = try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.readStdout(descriptor, timeout: timeout) })
-            }
-        }
+        let output = try await Blocking.run { try Self.readStdout(descriptor, timeout: timeout) }
         return try CGIResponse.parse(output)
     }
 

@@ -96,7 +96,6 @@ final class FastCGIProcess: @unchecked Sendable {
         return try FastCGIConnection.connect(port: port)
     }
 
-    /// Sends a signal (SIGTERM, SIGUSR1) to the server.
     /// User and system CPU time the process has used so far, from `/proc/PID/stat`.
     func cpuSeconds() throws -> Double {
         let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
@@ -110,6 +109,24 @@ final class FastCGIProcess: @unchecked Sendable {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// The lowest descriptor number the process does not have open: the one its next socket would get.
+    func lowestFreeDescriptor() throws -> Int {
+        let open = Set(
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").compactMap {
+                Int($0)
+            })
+        return (0...).first { !open.contains($0) }!
+    }
+
+    /// Sets the process's soft limit on open files (`prlimit`, util-linux), leaving the hard limit.
+    func setOpenFilesLimit(_ soft: Int) async throws {
+        let result = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/prlimit"),
+            arguments: ["--pid=\(process.processIdentifier)", "--nofile=\(soft):"], environment: [:])
+        guard result.exitCode == 0 else { throw SupportError("prlimit: \(result.stderrText)") }
+    }
+
+    /// Sends a signal (SIGTERM, SIGUSR1) to the server.
     func signal(_ number: Int32) {
         kill(process.processIdentifier, number)
     }

@@ -11,22 +11,14 @@ struct ProcessResult: Sendable {
     var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
 }
 
-/// Runs a program to completion with an exact environment and stdin, off Swift's cooperative pool.
+/// Runs a program to completion with an exact environment and stdin, on threads of its own (see `Blocking`).
 enum ProcessRunner {
     static func run(
         _ executable: URL, arguments: [String] = [], environment: [String: String], stdin: Data = Data(),
         timeout: Double = 60
     ) async throws -> ProcessResult {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    continuation.resume(
-                        returning: try runBlocking(
-                            executable, arguments: arguments, environment: environment, stdin: stdin, timeout: timeout))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
+        try await Blocking.run {
+            try runBlocking(executable, arguments: arguments, environment: environment, stdin: stdin, timeout: timeout)
         }
     }
 
@@ -49,12 +41,12 @@ enum ProcessRunner {
         nonisolated(unsafe) var outData = Data()
         nonisolated(unsafe) var errData = Data()
         group.enter()
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             outData = output.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
         group.enter()
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             errData = errors.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }

@@ -81,18 +81,16 @@ final class StandIn: @unchecked Sendable {
     }
 
     private static func firstLine(of handle: FileHandle) async -> String {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var bytes = Data()
-                while !bytes.contains(UInt8(ascii: "\n")) {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    bytes.append(chunk)
-                }
-                let text = String(decoding: bytes, as: UTF8.self)
-                continuation.resume(returning: text.split(separator: "\n").first.map(String.init) ?? "")
+        (try? await Blocking.run {
+            var bytes = Data()
+            while !bytes.contains(UInt8(ascii: "\n")) {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                bytes.append(chunk)
             }
-        }
+            let text = String(decoding: bytes, as: UTF8.self)
+            return text.split(separator: "\n").first.map(String.init) ?? ""
+        }) ?? ""
     }
 }
 
