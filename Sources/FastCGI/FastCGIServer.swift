@@ -69,10 +69,16 @@ public final class FastCGIServer: Sendable {
     private let address: ListenAddress
     private let workerCount: Int
     private let maxBodySize: Int
+    /// The longest wait for the next part of a request body (`SO_RCVTIMEO` on each accepted connection).
+    private let bodyTimeout: timeval
     private let dispatch: Dispatch
     /// Threads that accept: all workers with `.threads`, a few with `.tasks`.
     private let acceptorCount: Int
+    /// One slot per thread that may ever accept: `acceptorCount` at the start; with `.tasks`, spare acceptors
+    /// started while others read slow bodies take the slots after those (`.exited` until then).
     private let states: Mutex<[WorkerState]>
+    /// `.tasks`: accepting threads not reading a request body, and how many have been started in all.
+    private let acceptors: Mutex<(idle: Int, started: Int)>
     private let acceptLock = SleepingLock()
     /// `.tasks`: requests accepted and not yet finished, and the free places among `workers`.
     private let inFlight = Atomic<Int>(0)
@@ -99,11 +105,16 @@ public final class FastCGIServer: Sendable {
 
     /// Creates a server; nothing is opened until `run`. `report` receives a line for each problem the server
     /// works around while it serves (out of file descriptors, say).
+    ///
+    /// `bodyTimeoutSeconds` bounds each wait for more of a request's body: a body that stops coming (a web server
+    /// that passes on a stalled client's body as it comes) ends short, and the request gets a 400, instead of
+    /// holding its place, and a stopping process, for as long as the web server waits.
     public init(
-        address: ListenAddress, workers: Int, maxBodySize: Int, dispatch: Dispatch = .tasks,
-        report: @escaping @Sendable (String) -> Void = { _ in }
+        address: ListenAddress, workers: Int, maxBodySize: Int, bodyTimeoutSeconds: Int = 30,
+        dispatch: Dispatch = .tasks, report: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.address = address
+        self.bodyTimeout = timeval(tv_sec: max(1, bodyTimeoutSeconds), tv_usec: 0)
         self.report = report
         self.workerCount = max(1, workers)
         self.maxBodySize = maxBodySize
@@ -111,7 +122,11 @@ public final class FastCGIServer: Sendable {
         // Accepting and reading a request is quick (web servers send a request whole), so a few threads keep up;
         // more than one, so that a server that is slow to send one request does not hold up the rest.
         self.acceptorCount = dispatch == .threads ? max(1, workers) : min(max(1, workers), 4)
-        self.states = Mutex(Array(repeating: .waiting, count: acceptorCount))
+        let slots = dispatch == .threads ? acceptorCount : max(1, workers)
+        self.states = Mutex(
+            Array(repeating: .waiting, count: acceptorCount)
+                + Array(repeating: .exited, count: slots - acceptorCount))
+        self.acceptors = Mutex((idle: acceptorCount, started: acceptorCount))
         self.places = DispatchSemaphore(value: max(1, workers))
     }
 
@@ -225,6 +240,9 @@ public final class FastCGIServer: Sendable {
                 let status = FCGX_Accept_r(request)
                 if status >= 0 {
                     setState(.busy, of: index)
+                    var timeout = bodyTimeout
+                    _ = setsockopt(
+                        request.pointee.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                     return true
                 }
                 setState(.waiting, of: index)
@@ -323,6 +341,28 @@ public final class FastCGIServer: Sendable {
         return false
     }
 
+    /// `.tasks`: the calling acceptor is about to read a request's body, which takes as long as the web server
+    /// takes to send it (mod_proxy_fcgi passes a slow client's body on as it comes). Returns the slot of a spare
+    /// acceptor to start when no other acceptor would be left taking connections meanwhile; at most `workers`
+    /// acceptors are ever started, as many as requests may be in flight.
+    fileprivate func willReadBody() -> Int? {
+        acceptors.withLock { acceptors in
+            acceptors.idle -= 1
+            guard acceptors.idle == 0, acceptors.started < workerCount, !shutdownRequested.load(ordering: .relaxed)
+            else { return nil }
+            let slot = acceptors.started
+            acceptors.started += 1
+            acceptors.idle += 1
+            states.withLock { $0[slot] = .waiting }
+            return slot
+        }
+    }
+
+    /// `.tasks`: the body is read; the acceptor goes back to taking connections.
+    fileprivate func didReadBody() {
+        acceptors.withLock { $0.idle += 1 }
+    }
+
     /// `.tasks`: a place was taken but no request accepted into it.
     fileprivate func givePlaceBack() {
         places.signal()
@@ -406,9 +446,13 @@ private final class Worker: Sendable {
             }
             server.requestStarted()
             let params = FastCGIExchange.params(of: accepted)
+            if let slot = server.willReadBody() {
+                Worker(server: server, index: slot, listenFD: listenFD, handler: handler).start()
+            }
             let request = TransportResponses.request(params: params) {
                 FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: server.maxBody)
             }
+            server.didReadBody()
             server.setState(.waiting, of: index)
             let exchange = HandOff(request: accepted)
             guard let request else {

@@ -75,6 +75,7 @@ let application: CheckoutApplication
 var workers = 160
 var dispatch = FastCGIServer.Dispatch.tasks
 var maxBodyBytes = 64 * 1024
+var bodyTimeoutSeconds = 30
 do {
     let settings = try await SettingsLoader.load(environment: environment)
     let verifier = try await TokenVerifier.make(settings: settings.jwt)
@@ -82,6 +83,7 @@ do {
     workers = settings.workers
     dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .tasks
     maxBodyBytes = settings.maxBodyBytes
+    bodyTimeoutSeconds = settings.bodyTimeoutSeconds
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
     application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
     if options.checkOnly {
@@ -133,8 +135,8 @@ logger.info(
 let serverLogger = logger
 do {
     try FastCGIServer(
-        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes, dispatch: dispatch,
-        report: { serverLogger.warning("\($0)") }
+        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes,
+        bodyTimeoutSeconds: bodyTimeoutSeconds, dispatch: dispatch, report: { serverLogger.warning("\($0)") }
     ).run(handler: handler)
 } catch {
     fail("\(error)", code: 71)

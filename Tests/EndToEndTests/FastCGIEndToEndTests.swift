@@ -213,6 +213,63 @@ struct FastCGIEndToEndTests {
     }
 
     @Test(
+        "bodies that arrive slowly do not keep the process from taking other requests", arguments: dispatchModes)
+    func slowBodiesDoNotStall(dispatch: String) async throws {
+        let harness = try await CheckoutHarness()
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch))
+        let headers = harness.authorized(try await Tokens.make())
+        // Apache's mod_proxy_fcgi passes a client's body on as the client sends it. Eight requests whose bodies
+        // stop after one of the 100 bytes announced: more than the four threads that take connections with tasks.
+        var slow: [FastCGIConnection] = []
+        for _ in 0..<8 {
+            let connection = try server.connect()
+            let params = FastCGIProcess.params(headers: headers, body: "{}" + String(repeating: " ", count: 98))
+            try connection.send(params: params, body: Data("{".utf8), endOfBody: false)
+            slow.append(connection)
+        }
+        let started = ContinuousClock.now
+        let response = try await server.request(headers: headers)
+        #expect(response.status == 200)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // The slow ones were waiting for the rest of their bodies all along; once it comes they are answered too.
+        for connection in slow {
+            try connection.finishBody(Data(("}" + String(repeating: " ", count: 98)).utf8))
+        }
+        // Read at once: the binary's close waits (up to 2 s, in libfcgi) for each connection's reader to close too.
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for connection in slow {
+                group.addTask { try await connection.response().status }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: slow.count))
+    }
+
+    @Test("a body that stops coming gets a 400 after BODY_TIMEOUT_SECONDS", arguments: dispatchModes)
+    func stalledBodyTimesOut(dispatch: String) async throws {
+        let harness = try await CheckoutHarness()
+        var settings = Self.settings(harness, dispatch: dispatch)
+        settings["BODY_TIMEOUT_SECONDS"] = "1"
+        let server = try await FastCGIProcess(settings: settings)
+        let connection = try server.connect()
+        let params = FastCGIProcess.params(
+            headers: harness.authorized(try await Tokens.make()), body: "{}" + String(repeating: " ", count: 98))
+        let started = ContinuousClock.now
+        try connection.send(params: params, body: Data("{".utf8), endOfBody: false)
+        let response = try await connection.response()
+        let waited = ContinuousClock.now - started
+        #expect(response.status == 400)
+        #expect(response.bodyText == #"{"detail":"There was an error parsing the body"}"#)
+        #expect(waited >= .milliseconds(900) && waited < .seconds(5))
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+        // A stalled body no longer holds up a stop either.
+        server.signal(SIGTERM)
+        let (status, log) = try await server.waitForExit(timeout: 5)
+        #expect(status == 0)
+        #expect(log.contains("body has 1 bytes, CONTENT_LENGTH announced 100"), "\(log)")
+    }
+
+    @Test(
         "a listening socket that fails for good ends the process with an error that says so, not a silent hang",
         arguments: dispatchModes)
     func unusableSocketEndsTheProcess(dispatch: String) async throws {

@@ -682,6 +682,35 @@ def concurrency(port, mount, count=200, latency_ms=300):
     return elapsed, started_processes, problems
 
 
+def slow_bodies(port, count=6):
+    """Clients that send one byte of their body and stop must not keep the binary from serving others.
+
+    mod_proxy_fcgi passes a body on as the client sends it, so there the binary itself waits on those bodies
+    (the others send a body whole, after reading it themselves). With `tasks`, six such clients once took every
+    accepting thread and the next request timed out.
+    """
+    clients = []
+    problems = []
+    try:
+        for _ in range(count):
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall((f"POST {ROUTE} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token()}\r\n"
+                            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{").encode())
+            clients.append(client)
+        time.sleep(0.5)
+        started = time.monotonic()
+        try:
+            status, _, body = http_request(port, "POST", ROUTE, body=b"{}", headers=auth(JSON), timeout=10)
+            if status != 200:
+                problems.append(f"status {status} {body[:120]!r}")
+        except Exception as error:
+            problems.append(f"{type(error).__name__}: {error} after {time.monotonic() - started:.1f} s")
+    finally:
+        for client in clients:
+            client.close()
+    return problems
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -730,6 +759,9 @@ def main():
                 except Exception as error:
                     report(False, name, case[0], f"{type(error).__name__}: {error}")
                     mount_failed = True
+            problems = slow_bodies(port)
+            report(not problems, name, "slow-bodies", "; ".join(problems))
+            mount_failed |= bool(problems)
             if name in CONCURRENCY_MOUNTS:
                 elapsed, started_processes, problems = concurrency(port, mount)
                 print(f"# {name}: 200 concurrent requests at 300 ms Stripe latency took {elapsed:.2f} s; "

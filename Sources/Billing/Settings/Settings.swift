@@ -14,6 +14,8 @@ public struct Settings: Sendable {
     public var corsOrigins: Set<String>
     /// The largest request body accepted, in bytes.
     public var maxBodyBytes: Int
+    /// How long a FastCGI process waits for more of a request body before it answers 400.
+    public var bodyTimeoutSeconds: Int
     /// The path the endpoint answers on.
     public var routePath: String
     /// How many requests one FastCGI process serves at once.
@@ -31,6 +33,7 @@ public struct Settings: Sendable {
         allowedRedirectOrigins: Set<Origin>,
         corsOrigins: Set<String> = [],
         maxBodyBytes: Int = 64 * 1024,
+        bodyTimeoutSeconds: Int = 30,
         routePath: String = "/api/v1/billing/checkout",
         workers: Int = 160,
         fastcgiDispatch: String = Settings.dispatchModes[0],
@@ -42,6 +45,7 @@ public struct Settings: Sendable {
         self.allowedRedirectOrigins = allowedRedirectOrigins
         self.corsOrigins = corsOrigins
         self.maxBodyBytes = maxBodyBytes
+        self.bodyTimeoutSeconds = bodyTimeoutSeconds
         self.routePath = routePath
         self.workers = workers
         self.fastcgiDispatch = fastcgiDispatch

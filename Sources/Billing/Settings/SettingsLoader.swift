@@ -138,6 +138,7 @@ struct SettingsReader {
             allowedRedirectOrigins: allowed,
             corsOrigins: cors,
             maxBodyBytes: int("maxBodyBytes", default: 64 * 1024, range: 1024...(16 * 1024 * 1024)),
+            bodyTimeoutSeconds: int("bodyTimeoutSeconds", default: 30, range: 1...600),
             routePath: routePath,
             workers: int("workers", default: 160, range: 1...1024),
             fastcgiDispatch: dispatch,

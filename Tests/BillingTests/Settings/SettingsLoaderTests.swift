@@ -44,6 +44,7 @@ import Testing
         #expect(settings.allowedRedirectOrigins == [Fixture.appOrigin])
         #expect(settings.corsOrigins.isEmpty)
         #expect(settings.maxBodyBytes == 64 * 1024)
+        #expect(settings.bodyTimeoutSeconds == 30)
         #expect(settings.routePath == "/api/v1/billing/checkout")
     }
 
@@ -157,6 +158,10 @@ import Testing
                 "stripe.timeoutSeconds (STRIPE_TIMEOUT_SECONDS) must be a whole number from 1 to 300"
             ),
             ("MAX_BODY_BYTES", "1.5", "maxBodyBytes (MAX_BODY_BYTES) must be a whole number from 1024 to 16777216"),
+            (
+                "BODY_TIMEOUT_SECONDS", "0",
+                "bodyTimeoutSeconds (BODY_TIMEOUT_SECONDS) must be a whole number from 1 to 600"
+            ),
             (
                 "STRIPE_ALLOW_PROMOTION_CODES", "maybe",
                 "stripe.allowPromotionCodes (STRIPE_ALLOW_PROMOTION_CODES) must be true or false, got maybe"

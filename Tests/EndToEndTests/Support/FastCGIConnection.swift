@@ -58,7 +58,9 @@ final class FastCGIConnection: @unchecked Sendable {
     }
 
     /// Sends a whole request: BEGIN_REQUEST (responder), the params, an empty PARAMS, the body, an empty STDIN.
-    func send(params: [String: String], body: Data) throws {
+    /// Without `endOfBody` the empty STDIN is left out, as when a web server passes a body on as slowly as its
+    /// client sends it.
+    func send(params: [String: String], body: Data, endOfBody: Bool = true) throws {
         var bytes: [UInt8] = []
         Self.record(type: 1, content: [0, 1, 0, 0, 0, 0, 0, 0], into: &bytes)
         var pairs: [UInt8] = []
@@ -70,10 +72,22 @@ final class FastCGIConnection: @unchecked Sendable {
         Self.record(type: 4, content: pairs, into: &bytes)
         Self.record(type: 4, content: [], into: &bytes)
         Self.record(type: 5, content: [UInt8](body), into: &bytes)
+        if endOfBody { Self.record(type: 5, content: [], into: &bytes) }
+        try write(bytes)
+    }
+
+    /// Sends the rest of a body that `send(params:body:endOfBody: false)` began, and the empty STDIN after it.
+    func finishBody(_ rest: Data) throws {
+        var bytes: [UInt8] = []
+        Self.record(type: 5, content: [UInt8](rest), into: &bytes)
         Self.record(type: 5, content: [], into: &bytes)
+        try write(bytes)
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
-            let count = bytes[sent...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            let count = bytes[sent...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             guard count > 0 else { throw SupportError("write failed: errno \(errno)") }
             sent += count
         }
