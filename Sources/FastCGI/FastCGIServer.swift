@@ -24,11 +24,11 @@ private let socketCanBeShut = Atomic<Bool>(false)
 /// On a Unix listening socket `shutdown(SHUT_RD)` makes every later `connect()` fail with ECONNREFUSED,
 /// so the web server turns to another process at once, while the connections already in the backlog
 /// (the web server has sent their requests) can still be accepted and answered; `accept()` finds nothing
-/// (EAGAIN, the socket being non-blocking) once they are all taken. That state belongs to the socket, not to this process's descriptor,
-/// so it is only used on a socket the process opened itself (`--listen PATH`): an inherited one may be
-/// shared with processes that go on serving (spawn-fcgi -F, a systemd socket unit), and would be shut for
-/// them too. A TCP socket has no such state (shutting it resets its backlog). Every other socket stays
-/// open until the workers have drained it (`FastCGIServer.accept`).
+/// (EAGAIN, the socket being non-blocking) once they are all taken. That state belongs to the socket, not to
+/// this process's descriptor, so it is only used on a socket the process opened itself (`--listen PATH`): an
+/// inherited one may be shared with processes that go on serving (spawn-fcgi -F, a systemd socket unit), and
+/// would be shut for them too. A TCP socket has no such state (shutting it resets its backlog). Every other
+/// socket stays open until the workers have drained it (`FastCGIServer.accept`).
 /// Async-signal-safe: two atomic loads and `shutdown`.
 private func stopTakingConnections() {
     let listening = listeningDescriptor.load(ordering: .acquiring)

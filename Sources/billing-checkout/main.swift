@@ -130,7 +130,7 @@ logger.info(
     "serving FastCGI",
     metadata: [
         "workers": "\(workers)", "dispatch": "\(dispatch.rawValue)",
-        "listen": "\(options.listen.map { "\($0)" } ?? "fd 0")",
+        "listen": "\(options.listen ?? .inherited)",
     ])
 let serverLogger = logger
 do {
