@@ -113,7 +113,8 @@ enum TransportResponses {
 
     /// A request whose parameters are unusable (no valid `REQUEST_METHOD`).
     static let badRequest = FastCGIResponse(
-        head: HTTPResponse(status: .badRequest, headerFields: [.contentType: "application/json"]),
+        head: HTTPResponse(
+            status: .badRequest, headerFields: [.contentType: "application/json", .cacheControl: "no-store"]),
         body: Array(#"{"detail":"Bad Request"}"#.utf8)
     )
 }

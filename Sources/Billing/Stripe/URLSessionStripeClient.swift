@@ -7,10 +7,10 @@ import Synchronization
     import FoundationNetworking
 #endif
 
-/// The real Stripe client: one long-lived `URLSession`, Stripe's retry rules, one deadline for all tries.
+/// The real Stripe client: Stripe's retry rules over a transport, one deadline for all tries.
 public final class URLSessionStripeClient: StripeClient {
     private let settings: StripeSettings
-    private let session: URLSession
+    private let transport: any StripeTransport
     private let policy: RetryPolicy
     /// The parts of every request that never change, built once (setting headers one by one showed in profiles).
     private let template: URLRequest
@@ -18,11 +18,22 @@ public final class URLSessionStripeClient: StripeClient {
     private let sleep: @Sendable (Double) async -> Void
 
     /// Creates a client; `maxConnections` should be at least the number of requests served at once.
-    public init(
+    public convenience init(
         settings: StripeSettings, maxConnections: Int, logger: Logger,
         sleep: @escaping @Sendable (Double) async -> Void = { try? await Task.sleep(for: .seconds($0)) }
     ) {
+        self.init(
+            settings: settings, transport: URLSessionTransport(maxConnections: maxConnections), logger: logger,
+            sleep: sleep)
+    }
+
+    /// Creates a client over any transport (tests pass a scripted one).
+    init(
+        settings: StripeSettings, transport: any StripeTransport, logger: Logger,
+        sleep: @escaping @Sendable (Double) async -> Void
+    ) {
         self.settings = settings
+        self.transport = transport
         self.policy = RetryPolicy(maxRetries: settings.maxNetworkRetries)
         var template = URLRequest(url: URL(string: settings.apiBase + "/v1/checkout/sessions")!)
         template.httpMethod = "POST"
@@ -35,16 +46,6 @@ public final class URLSessionStripeClient: StripeClient {
         self.template = template
         self.logger = logger
         self.sleep = sleep
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = max(maxConnections, 8)
-        // Never a proxy from the environment: in CGI mode `HTTP_PROXY` is the client's `Proxy:` header (httpoxy).
-        configuration.connectionProxyDictionary = [:]
-        configuration.urlCache = nil
-        configuration.httpCookieStorage = nil
-        // Without this, URLSession parses every Set-Cookie-less response for cookies anyway (4.5 % of a profile).
-        configuration.httpShouldSetCookies = false
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        self.session = URLSession(configuration: configuration)
     }
 
     /// Derives the key sent to Stripe from a client's `Idempotency-Key` and the user, so that a client's
@@ -69,11 +70,13 @@ public final class URLSessionStripeClient: StripeClient {
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else { throw .stripeTimedOut }
-            let attempt = await send(request, timeout: policy.tryTimeout(remaining: remaining, retriesSoFar: retries))
+            let attempt = await transport.send(
+                request, timeout: policy.tryTimeout(remaining: remaining, retriesSoFar: retries))
             let outcome: RetryPolicy.Outcome
             switch attempt {
             case .exchange(let exchange): outcome = exchange.outcome
             case .failed(let failure, _): outcome = failure
+            case .refused(let reason): throw .stripeRejected(reason: redact(reason))
             }
             if policy.shouldRetry(outcome, retriesSoFar: retries) {
                 retries += 1
@@ -87,24 +90,22 @@ public final class URLSessionStripeClient: StripeClient {
             }
             switch attempt {
             case .exchange(let exchange):
-                return try StripeResultMapping.result(of: exchange, redact: redact)
+                return try StripeResultMapping.result(
+                    of: exchange, checkoutHosts: settings.checkoutHosts, redact: redact)
             case .failed(.timedOut, _):
                 throw .stripeTimedOut
             case .failed(_, let reason):
                 throw .stripeUnavailable(retryAfter: 1, reason: redact(reason))
+            case .refused(let reason):
+                throw .stripeRejected(reason: redact(reason))
             }
         }
     }
 
-    private enum Attempt: Sendable {
-        case exchange(StripeExchange)
-        case failed(RetryPolicy.Outcome, String)
-    }
-
-    private func describe(_ attempt: Attempt) -> String {
+    private func describe(_ attempt: StripeAttempt) -> String {
         switch attempt {
         case .exchange(let exchange): "status \(exchange.status), request \(exchange.requestID ?? "none")"
-        case .failed(_, let reason): redact(reason)
+        case .failed(_, let reason), .refused(let reason): redact(reason)
         }
     }
 
@@ -115,86 +116,10 @@ public final class URLSessionStripeClient: StripeClient {
         return request
     }
 
-    /// One try, bounded by `timeout`: the task is cancelled when the time is up, whatever URLSession does.
-    private func send(_ request: URLRequest, timeout: Duration) async -> Attempt {
-        var request = request
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        request.timeoutInterval = seconds + 1
-        let once = Once()
-        return await withCheckedContinuation { continuation in
-            let deadline = DeadlineBox()
-            let task = session.dataTask(with: request) { data, response, error in
-                deadline.cancel()
-                let attempt: Attempt
-                if let http = response as? HTTPURLResponse, error == nil {
-                    var headers: [String: String] = [:]
-                    for (name, value) in http.allHeaderFields {
-                        headers[String(describing: name).lowercased()] = String(describing: value)
-                    }
-                    attempt = .exchange(StripeExchange(status: http.statusCode, headers: headers, body: data ?? Data()))
-                } else {
-                    attempt = Self.failure(error)
-                }
-                if once.claim() { continuation.resume(returning: attempt) }
-            }
-            // Our own timer: URLSession's can stall on a kept-alive connection the server dropped.
-            deadline.set(
-                TryDeadlines.shared.schedule(after: seconds) {
-                    guard once.claim() else { return }
-                    task.cancel()
-                    continuation.resume(returning: .failed(.timedOut, "no answer within the deadline"))
-                })
-            task.resume()
-        }
-    }
-
-    private static func failure(_ error: (any Error)?) -> Attempt {
-        guard let urlError = error as? URLError else {
-            return .failed(
-                .connectionFailed,
-                "connection failed: \(error.map { String(describing: type(of: $0)) } ?? "no response")")
-        }
-        switch urlError.code {
-        case .timedOut:
-            return .failed(.timedOut, "timed out")
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
-            .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot, .clientCertificateRejected,
-            .clientCertificateRequired:
-            return .failed(.tlsFailed, "TLS failed (URLError \(urlError.code.rawValue))")
-        default:
-            return .failed(.connectionFailed, "connection failed (URLError \(urlError.code.rawValue))")
-        }
-    }
-
     /// Removes the secret key from text bound for the log.
     private func redact(_ text: String) -> String {
         let key = settings.secretKey.value
         guard !key.isEmpty, text.contains(key) else { return text }
         return text.replacingOccurrences(of: key, with: "<redacted>")
-    }
-}
-
-/// The deadline of one try, cancelled as soon as the try finishes.
-private final class DeadlineBox: Sendable {
-    private let id = Mutex<TryDeadlines.ID?>(nil)
-
-    func set(_ scheduled: TryDeadlines.ID) {
-        id.withLock { $0 = scheduled }
-    }
-
-    func cancel() {
-        if let scheduled = id.withLock({ $0 }) { TryDeadlines.shared.cancel(scheduled) }
-    }
-}
-
-/// Lets exactly one of two racing callbacks resume a continuation.
-private final class Once: Sendable {
-    private let claimed = Mutex(false)
-
-    func claim() -> Bool {
-        claimed.withLock { wasClaimed in
-            defer { wasClaimed = true }
-            return !wasClaimed
-        }
     }
 }

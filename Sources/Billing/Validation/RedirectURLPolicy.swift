@@ -26,6 +26,10 @@ public struct RedirectURLPolicy: Sendable {
         if url.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             return "URL must not contain whitespace"
         }
+        // Browsers read `\` as `/` and Stripe refuses it: a URL with one is never sent on.
+        if url.unicodeScalars.contains("\\") {
+            return "URL must not contain a backslash"
+        }
         let origin: Origin
         do throws(Origin.ParseError) {
             origin = try Origin(url: url)
