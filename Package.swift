@@ -6,10 +6,11 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-/// The executables and tests that run URLSession export the curl symbols CCurlLeakFix and CCurlPollFix define, so
+/// The executables and tests that run URLSession export the curl symbols CCurlLeakFix, CCurlPollFix and CCurlBodyCap define, so
 /// that libcurl's and FoundationNetworking's calls resolve to them (see those targets' sources).
 let exportCurlFix: [LinkerSetting] = [
-    "curl_url", "curl_url_dup", "curl_url_cleanup", "curl_free", "curl_multi_setopt",
+    "curl_url", "curl_url_dup", "curl_url_cleanup", "curl_free", "curl_multi_setopt", "curl_easy_setopt",
+    "curl_easy_cleanup",
 ].map {
     .unsafeFlags(["-Xlinker", "--export-dynamic-symbol=\($0)"], .when(platforms: [.linux]))
 }
@@ -41,6 +42,8 @@ let package = Package(
         .target(name: "CCurlLeakFix"),
         // Works around URLSession's busy polling while it awaits an answer on a new connection on Linux.
         .target(name: "CCurlPollFix"),
+        // Caps the body bytes any libcurl transfer delivers to URLSession, counted after decompression.
+        .target(name: "CCurlBodyCap"),
         .target(
             name: "FastCGI",
             dependencies: [
@@ -67,6 +70,7 @@ let package = Package(
                 "Billing",
                 "CCurlLeakFix",
                 "CCurlPollFix",
+                "CCurlBodyCap",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
@@ -101,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CurlFixTests",
-            dependencies: ["CCurlLeakFix", "CCurlPollFix"],
+            dependencies: ["CCurlLeakFix", "CCurlPollFix", "CCurlBodyCap", "Billing"],
             swiftSettings: strict,
             linkerSettings: exportCurlFix
         ),

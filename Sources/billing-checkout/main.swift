@@ -1,4 +1,5 @@
 import Billing
+import CCurlBodyCap
 import FastCGI
 import Foundation
 import Logging
@@ -78,12 +79,16 @@ var maxBodyBytes = 64 * 1024
 var bodyTimeoutSeconds = 30
 do {
     let settings = try await SettingsLoader.load(environment: environment)
+    StderrLogHandler.format = settings.logFormat
     let verifier = try await TokenVerifier.make(settings: settings.jwt)
     logger.logLevel = settings.logLevel
     workers = settings.workers
     dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .tasks
     maxBodyBytes = settings.maxBodyBytes
     bodyTimeoutSeconds = settings.bodyTimeoutSeconds
+    // URLSession stops reading an answer at StripeAnswerLimit.maxBytes, but only libcurl can stop a transfer in
+    // time (a compressed answer inflates faster than URLSession sees it): it aborts past twice that.
+    billing_curl_body_cap_set(2 * StripeAnswerLimit.maxBytes)
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
     application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
     if options.checkOnly {

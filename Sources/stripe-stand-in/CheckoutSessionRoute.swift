@@ -34,6 +34,8 @@ struct CheckoutSessionRoute: Sendable {
             try await Task.sleep(for: .milliseconds(milliseconds))
         case .noURL:
             omitURL = true
+        case .answer(let answer):
+            return answer.response.httpResponse(requestID: requestID)
         case nil:
             break
         }

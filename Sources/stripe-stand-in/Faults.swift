@@ -15,6 +15,8 @@ enum Fault: Sendable, Equatable {
     case drop
     /// Handle normally but leave `url` out of a successful session.
     case noURL
+    /// Answer exactly this, whatever was asked.
+    case answer(CraftedAnswer)
 
     /// Makes the error response for a `.status` fault in Stripe's format.
     static func statusResponse(code: Int, shouldRetry: Bool?, errorCode: String?) -> StandInResponse {
@@ -45,7 +47,7 @@ enum Fault: Sendable, Equatable {
 
 /// The JSON shape of one fault in `POST /_standin/faults`.
 struct FaultDescription: Decodable, Sendable {
-    /// One of `status`, `latency`, `hang`, `nonJSON`, `drop`, `noURL`.
+    /// One of `status`, `latency`, `hang`, `nonJSON`, `drop`, `noURL`, `answer`.
     let kind: String
     /// Status code for `status` (default 500) and `nonJSON` (default 200).
     let status: Int?
@@ -55,6 +57,11 @@ struct FaultDescription: Decodable, Sendable {
     let shouldRetry: Bool?
     /// Optional Stripe error code for `status`.
     let code: String?
+    /// For `answer`: headers, a body (repeated `repeat` times), or `gzipBytes` of compressed `0`s.
+    let headers: [String: String]?
+    let body: String?
+    let `repeat`: Int?
+    let gzipBytes: Int?
 
     /// Validates the description and converts it to a fault, or returns a message saying what is wrong.
     func fault() -> Result<Fault, FaultDescriptionError> {
@@ -73,6 +80,16 @@ struct FaultDescription: Decodable, Sendable {
             return .success(.nonJSON(status: code))
         case "drop": return .success(.drop)
         case "noURL": return .success(.noURL)
+        case "answer":
+            let code = status ?? 200
+            guard (100...599).contains(code) else { return .failure(.init(message: "status must be 100...599")) }
+            let count = self.repeat ?? 1
+            guard (1...(1 << 30)).contains(count), (0...(1 << 31)).contains(gzipBytes ?? 0) else {
+                return .failure(.init(message: "repeat must be 1...2^30 and gzipBytes 0...2^31"))
+            }
+            return .success(
+                .answer(
+                    .make(status: code, headers: headers ?? [:], body: body ?? "", repeat: count, gzipBytes: gzipBytes)))
         default: return .failure(.init(message: "unknown fault kind '\(kind)'"))
         }
     }

@@ -24,6 +24,8 @@ public struct Settings: Sendable {
     public var fastcgiDispatch: String
     /// The lowest log level written.
     public var logLevel: Logger.Level
+    /// How log lines are written: logfmt or JSON lines.
+    public var logFormat: LogFormat
 
     /// Creates settings from their parts, with the documented defaults for the optional ones.
     public init(
@@ -37,7 +39,8 @@ public struct Settings: Sendable {
         routePath: String = "/api/v1/billing/checkout",
         workers: Int = 160,
         fastcgiDispatch: String = Settings.dispatchModes[0],
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        logFormat: LogFormat = .logfmt
     ) {
         self.stripe = stripe
         self.jwt = jwt
@@ -50,6 +53,7 @@ public struct Settings: Sendable {
         self.workers = workers
         self.fastcgiDispatch = fastcgiDispatch
         self.logLevel = logLevel
+        self.logFormat = logFormat
     }
 
     /// The values `fastcgiDispatch` may take, the default first.
@@ -83,6 +87,8 @@ public struct StripeSettings: Sendable {
     public var automaticTax: Bool
     /// Sent as `subscription_data[trial_period_days]` when set.
     public var trialPeriodDays: Int?
+    /// Hosts a Checkout Session's `url` may point at (lowercase); Stripe's own unless custom domains are used.
+    public var checkoutHosts: Set<String>
 
     /// Creates Stripe settings, with the documented defaults for the optional ones.
     public init(
@@ -95,7 +101,8 @@ public struct StripeSettings: Sendable {
         timeoutSeconds: Double = 20,
         allowPromotionCodes: Bool? = nil,
         automaticTax: Bool = false,
-        trialPeriodDays: Int? = nil
+        trialPeriodDays: Int? = nil,
+        checkoutHosts: Set<String> = StripeSettings.defaultCheckoutHosts
     ) {
         self.secretKey = secretKey
         self.defaultPriceID = defaultPriceID
@@ -107,7 +114,11 @@ public struct StripeSettings: Sendable {
         self.allowPromotionCodes = allowPromotionCodes
         self.automaticTax = automaticTax
         self.trialPeriodDays = trialPeriodDays
+        self.checkoutHosts = checkoutHosts
     }
+
+    /// Stripe's Checkout host.
+    public static let defaultCheckoutHosts: Set<String> = ["checkout.stripe.com"]
 
     /// The API version this code was written and tested against.
     public static let pinnedAPIVersion = "2024-06-20"

@@ -91,7 +91,8 @@ struct SettingsReader {
             timeoutSeconds: Double(int("stripe.timeoutSeconds", default: 20, range: 1...300)),
             allowPromotionCodes: bool("stripe.allowPromotionCodes"),
             automaticTax: bool("stripe.automaticTax") ?? false,
-            trialPeriodDays: intIfSet("stripe.trialPeriodDays", range: 1...730)
+            trialPeriodDays: intIfSet("stripe.trialPeriodDays", range: 1...730),
+            checkoutHosts: hosts("stripe.checkoutHosts", default: StripeSettings.defaultCheckoutHosts)
         )
         let jwt = jwtSettings()
         let frontendURL = string("frontendUrl")
@@ -125,6 +126,13 @@ struct SettingsReader {
         if level == nil {
             problems.append("logLevel (LOG_LEVEL) must be one of trace, debug, info, notice, warning, error, critical")
         }
+        let formatName = (string("logFormat") ?? LogFormat.logfmt.rawValue).lowercased()
+        let format = LogFormat(rawValue: formatName)
+        if format == nil {
+            problems.append(
+                "logFormat (LOG_FORMAT) must be one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(formatName.loggable(limit: 40))"
+            )
+        }
         let dispatch = (string("fastcgiDispatch") ?? Settings.dispatchModes[0]).lowercased()
         if !Settings.dispatchModes.contains(dispatch) {
             problems.append(
@@ -142,7 +150,8 @@ struct SettingsReader {
             routePath: routePath,
             workers: int("workers", default: 160, range: 1...1024),
             fastcgiDispatch: dispatch,
-            logLevel: level ?? .info
+            logLevel: level ?? .info,
+            logFormat: format ?? .logfmt
         )
         return problems.isEmpty ? settings : nil
     }
@@ -210,6 +219,28 @@ struct SettingsReader {
         let items =
             config.stringArray(forKey: ConfigKey(key)) ?? string(key).map { $0.split(separator: ",").map(String.init) }
         return items?.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Host names from a list setting, lowercased; each must be a plain DNS name (no scheme, port or path).
+    private mutating func hosts(_ key: String, default defaultValue: Set<String>) -> Set<String> {
+        guard let listed = list(key) else { return defaultValue }
+        var hosts = Set<String>()
+        for entry in listed {
+            let name = entry.lowercased()
+            let isName =
+                name.utf8.count <= 253 && !name.hasPrefix(".") && !name.hasSuffix(".") && !name.contains("..")
+                && name.utf8.allSatisfy {
+                    ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                        || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
+                }
+            if isName {
+                hosts.insert(name)
+            } else {
+                problems.append("\(key) (\(Self.variableName(key))) must list host names such as checkout.stripe.com, got \(entry)")
+            }
+        }
+        if hosts.isEmpty { problems.append("\(key) (\(Self.variableName(key))) must name at least one host") }
+        return hosts
     }
 
     private mutating func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
