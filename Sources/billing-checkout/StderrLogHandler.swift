@@ -1,15 +1,25 @@
+import Billing
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Writes one line per log event to stderr with a single `write(2)`: `2026-11-25T12:00:00.123Z info label: message k=v …`.
+/// Writes one line per log event to stderr with a single `write(2)`, as `LogLine` formats it:
+/// `ts=2026-11-25T12:00:00.123Z level=info logger=label msg=message k=v …`, or a JSON object per line.
 ///
 /// swift-log's `StreamLogHandler` locks, formats through stdio and flushes on every line; this handler builds
 /// the line in one buffer and hands it to the kernel once, which matters at one line per request.
 /// Lines under PIPE_BUF (4 KiB) are atomic on a pipe, so lines from concurrent workers never interleave.
 struct StderrLogHandler: LogHandler {
+    /// The format of every handler's lines: set once from the settings, which load after logging is bootstrapped.
+    static var format: LogFormat {
+        get { currentFormat.withLock { $0 } }
+        set { currentFormat.withLock { $0 = newValue } }
+    }
+    private static let currentFormat = Mutex(LogFormat.logfmt)
+
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
@@ -26,17 +36,13 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        Self.appendTimestamp(to: &line)
-        line.append(contentsOf: " \(event.level.rawValue) \(label): \(event.message)".utf8)
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        for key in merged.keys.sorted() {
-            line.append(contentsOf: " \(key)=\(merged[key]!)".utf8)
-        }
-        line.append(10)
+        let line = LogLine(
+            timestamp: Self.timestamp(), level: event.level, label: label, message: "\(event.message)",
+            metadata: merged
+        ).encoded(as: Self.format)
         line.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -49,7 +55,9 @@ struct StderrLogHandler: LogHandler {
     }
 
     /// UTC time with milliseconds, formatted by hand: no locale, no stdio.
-    private static func appendTimestamp(to line: inout [UInt8]) {
+    private static func timestamp() -> String {
+        var line: [UInt8] = []
+        line.reserveCapacity(24)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
@@ -79,5 +87,6 @@ struct StderrLogHandler: LogHandler {
         line.append(UInt8(ascii: "."))
         digits(Int(now.tv_nsec) / 1_000_000, 3)
         line.append(UInt8(ascii: "Z"))
+        return String(decoding: line, as: UTF8.self)
     }
 }

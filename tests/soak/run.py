@@ -439,7 +439,7 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
             print(f"# error log (the run began at {time.strftime('%H:%M:%S', time.localtime(t0_wall))}"
                   f".{int(t0_wall % 1 * 1000):03d}):", flush=True)
             for line in log_text.splitlines():
-                if "all handlers for" not in line and " request duration_ms=" not in line:
+                if "all handlers for" not in line and " msg=request " not in line:
                     print(f"# log: {line}", flush=True)
         report(ok, "lighttpd-sigusr1",
                f"{total} valid requests in {elapsed:.1f} s while SIGUSR1 went to {len(signalled)} processes "

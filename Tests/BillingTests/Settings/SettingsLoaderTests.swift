@@ -59,6 +59,25 @@ import Testing
         #expect(problems == ["fastcgiDispatch (FASTCGI_DISPATCH) must be one of tasks, threads, got fibers"])
     }
 
+    @Test("LOG_FORMAT chooses logfmt (the default) or json; anything else is a problem")
+    func logFormat() async throws {
+        #expect(try await SettingsLoader.load(environment: Self.minimal).logFormat == .logfmt)
+        var environment = Self.minimal
+        environment["LOG_FORMAT"] = "JSON"
+        #expect(try await SettingsLoader.load(environment: environment).logFormat == .json)
+        environment["LOG_FORMAT"] = "logfmt"
+        #expect(try await SettingsLoader.load(environment: environment).logFormat == .logfmt)
+        environment["LOG_FORMAT"] = "text"
+        #expect(await Self.problems(environment) == ["logFormat (LOG_FORMAT) must be one of logfmt, json, got text"])
+    }
+
+    @Test("logFormat can come from a BILLING_CONFIG file")
+    func logFormatFromFile() async throws {
+        var environment = Self.minimal
+        environment["BILLING_CONFIG"] = try Self.file(#"{"logFormat": "json"}"#)
+        #expect(try await SettingsLoader.load(environment: environment).logFormat == .json)
+    }
+
     @Test("an empty environment lists every missing setting at once, by variable name")
     func emptyEnvironment() async {
         let problems = await Self.problems([:])
