@@ -8,6 +8,11 @@ struct CompactToken {
     let algorithm: String?
     /// The header's `kid`, when it is a string.
     let keyID: String?
+    /// Whether the header has a `crit` member, whatever its value (RFC 7515 §4.1.11).
+    ///
+    /// `crit` lists extensions the recipient must understand or else refuse the token; none is understood here,
+    /// so any token that has one, well-formed or not, is refused.
+    let hasCriticalHeader: Bool
     let claims: TokenClaims
     /// `header.payload` as sent: the bytes the signature signs.
     let signingInput: ArraySlice<UInt8>
@@ -34,6 +39,7 @@ struct CompactToken {
         guard case .object(let payload)? = try? PythonJSON.parse(payloadBytes) else { throw .claimsNotAJSONObject }
         if case .string(let algorithm)? = header["alg"] { self.algorithm = algorithm } else { self.algorithm = nil }
         if case .string(let keyID)? = header["kid"] { self.keyID = keyID } else { self.keyID = nil }
+        self.hasCriticalHeader = header["crit"] != nil
         var values: [String: TokenClaims.Value] = [:]
         for (name, value) in payload.entries {
             values[name] = TokenClaims.Value(value)

@@ -75,6 +75,10 @@ public struct TokenVerifier: Sendable {
         } catch {
             throw .invalidCredentials(reason: "malformed token")
         }
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, or the token refused; none is here.
+        guard !decoded.hasCriticalHeader else {
+            throw .invalidCredentials(reason: "crit header names extensions not understood")
+        }
         // Only algorithms of configured keys: never `none`, never HS256 with a public key as the secret.
         guard let algorithm = decoded.algorithm, allowedAlgorithms.contains(algorithm) else {
             throw .invalidCredentials(
@@ -113,17 +117,24 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Checks the time, issuer and audience claims, and reads the ones the checkout uses.
+    ///
+    /// The rules are PyJWT's defaults where those are sound (the table in docs/behaviour.md, "Tokens"): times are JSON
+    /// numbers (a bool or a numeric string is not, though Python's `int()` would take one), `iat` and `nbf` may
+    /// be at most the leeway ahead of the clock, and an `aud` is refused when no audience is configured.
     func identity(from claims: TokenClaims) throws(CheckoutError) -> UserIdentity {
         let now = self.now().timeIntervalSince1970
+        let leeway = settings.leewaySeconds
         if claims.values["exp"] != nil {
             guard let expiry = claims.number("exp") else { throw .invalidCredentials(reason: "exp is not a number") }
-            guard now < expiry + settings.leewaySeconds else { throw .invalidCredentials(reason: "token expired") }
+            guard now < expiry + leeway else { throw .invalidCredentials(reason: "token expired") }
         }
         if claims.values["nbf"] != nil {
             guard let notBefore = claims.number("nbf") else { throw .invalidCredentials(reason: "nbf is not a number") }
-            guard now + settings.leewaySeconds >= notBefore else {
-                throw .invalidCredentials(reason: "token not yet valid")
-            }
+            guard notBefore <= now + leeway else { throw .invalidCredentials(reason: "token not yet valid") }
+        }
+        if claims.values["iat"] != nil {
+            guard let issuedAt = claims.number("iat") else { throw .invalidCredentials(reason: "iat is not a number") }
+            guard issuedAt <= now + leeway else { throw .invalidCredentials(reason: "token issued in the future") }
         }
         if let issuer = settings.issuer, claims.string("iss") != issuer {
             throw .invalidCredentials(reason: "wrong issuer")
@@ -136,6 +147,9 @@ public struct TokenVerifier: Sendable {
             default: audiences = []
             }
             guard audiences.contains(audience) else { throw .invalidCredentials(reason: "wrong audience") }
+        } else if !Self.isEmptyAudience(claims.values["aud"]) {
+            // PyJWT's InvalidAudienceError: a token meant for some audience is not meant for an endpoint that has none.
+            throw .invalidCredentials(reason: "aud present but no audience configured")
         }
         guard let subject = claims.string("sub") else { throw .invalidCredentials(reason: "no sub claim") }
         let plan: String?
@@ -152,6 +166,19 @@ public struct TokenVerifier: Sendable {
             plan: plan,
             stripeCustomerID: claims.string(settings.customerClaim)
         )
+    }
+}
+
+extension TokenVerifier {
+    /// Whether an `aud` claim names no audience: absent, `""` or `[]`, which PyJWT also lets through when no
+    /// audience is configured (its `not payload["aud"]`; `null`, `0`, `false` and `{}` are refused here).
+    static func isEmptyAudience(_ value: TokenClaims.Value?) -> Bool {
+        switch value {
+        case nil: return true
+        case .string(let value)?: return value.isEmpty
+        case .strings(let values)?: return values.isEmpty
+        default: return false
+        }
     }
 }
 

@@ -38,6 +38,7 @@ import Testing
         let token = try CompactToken(bytes)
         #expect(token.algorithm == "HS256")
         #expect(token.keyID == "k1")
+        #expect(!token.hasCriticalHeader)
         #expect(token.signature == [1, 2, 3])
         #expect(Array(token.signingInput) == Array(bytes[..<bytes.lastIndex(of: UInt8(ascii: "."))!]))
         #expect(token.claims.values["sub"] == .string("u_1"))
@@ -57,8 +58,17 @@ import Testing
                 payload: #"{"exp":1e400,"big":\#(String(repeating: "9", count: 400))}"#))
         #expect(token.algorithm == nil)
         #expect(token.keyID == nil)
+        #expect(!token.hasCriticalHeader)
         #expect(token.claims.values["exp"] == .other)
         #expect(token.claims.values["big"] == .other)
+    }
+
+    @Test(
+        "notes a crit member in the header whatever its value",
+        arguments: [#"["b64"]"#, "[]", "null", "false", #""exp""#, "{}"])
+    func crit(value: String) throws {
+        let token = try CompactToken(Self.token(header: #"{"alg":"HS256","crit":\#(value)}"#, payload: "{}"))
+        #expect(token.hasCriticalHeader)
     }
 
     @Test("refuses anything but three parts of base64url JSON objects")

@@ -56,6 +56,38 @@ import Testing
     }
 
     @Test(
+        "iat may be in the past or within the leeway ahead of the clock; later, or not a number, is refused",
+        arguments: [
+            (TokenClaims.Value.number(now - 3600), 0.0, true),
+            (.number(now), 0, true),
+            (.number(now + 0.5), 0, false),
+            (.number(now + 1), 0, false),
+            (.number(now + 30), 60, true),
+            (.number(now + 60), 60, true),
+            (.number(now + 61), 60, false),
+            (.number(-1e300), 0, true),
+            (.number(1e300), 600, false),
+            (.string("1700000000"), 0, false),
+            (.string("yesterday"), 0, false),
+            (.bool(true), 0, false),
+            (.bool(false), 0, false),
+            (.strings([]), 0, false),
+            (.other, 0, false),
+        ] as [(TokenClaims.Value, Double, Bool)])
+    func issuedAt(iat: TokenClaims.Value, leeway: Double, accepted: Bool) async throws {
+        let result = try await Self.check(["sub": .string("u_1"), "iat": iat], Self.withLeeway(leeway))
+        #expect(accepted ? Self.accepted(result) : Self.rejected(result))
+    }
+
+    @Test(
+        "a bool is not a time: exp, nbf and iat of true or false are refused (Python's int(True) is 1)",
+        arguments: ["exp", "nbf", "iat"], [true, false])
+    func boolTimes(claim: String, value: Bool) async throws {
+        let result = try await Self.check(["sub": .string("u_1"), claim: .bool(value)], Self.withLeeway(600))
+        #expect(Self.rejected(result))
+    }
+
+    @Test(
         "sub must be a non-empty string",
         arguments: [
             [String: TokenClaims.Value](), ["sub": .number(123)], ["sub": .string("")], ["sub": .bool(true)],
@@ -86,10 +118,33 @@ import Testing
         #expect(accepted ? Self.accepted(result) : Self.rejected(result))
     }
 
-    @Test("iss and aud are not required when not configured")
-    func issuerAudienceOptional() async throws {
-        let result = try await Self.check(["sub": .string("u_1"), "iss": .string("anyone"), "aud": .string("any")])
+    @Test("any iss is accepted when no issuer is configured")
+    func issuerOptional() async throws {
+        let result = try await Self.check(["sub": .string("u_1"), "iss": .string("anyone")])
         #expect(result == .success(UserIdentity(userID: "u_1")))
+    }
+
+    @Test(
+        "with no audience configured, a token with an aud is refused; an empty aud counts as none",
+        arguments: [
+            (TokenClaims.Value.string("any"), false), (.string("billing"), false), (.strings(["billing"]), false),
+            (.strings(["web", "billing"]), false), (.number(0), false), (.bool(false), false), (.other, false),
+            (.string(""), true), (.strings([]), true),
+        ] as [(TokenClaims.Value, Bool)])
+    func audienceWithoutSetting(aud: TokenClaims.Value, accepted: Bool) async throws {
+        let result = try await Self.check(["sub": .string("u_1"), "aud": aud])
+        #expect(accepted ? Self.accepted(result) : Self.rejected(result))
+    }
+
+    @Test("with an audience configured, a token naming it is accepted, with or without an issuer setting")
+    func audienceWithSetting() async throws {
+        let jwt = JWTSettings(secret: Secret(Fixture.hmacSecret), audience: "billing")
+        #expect(
+            try await Self.check(["sub": .string("u_1"), "aud": .string("billing")], jwt)
+                == .success(UserIdentity(userID: "u_1")))
+        #expect(Self.accepted(try await Self.check(["sub": .string("u_1"), "aud": .strings(["billing", "x"])], jwt)))
+        #expect(Self.rejected(try await Self.check(["sub": .string("u_1"), "aud": .strings([])], jwt)))
+        #expect(Self.rejected(try await Self.check(["sub": .string("u_1")], jwt)))
     }
 
     @Test("the plan and customer claim names come from settings")

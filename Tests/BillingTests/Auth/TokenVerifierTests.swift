@@ -32,6 +32,15 @@ import Testing
 
     static func segment(_ json: String) -> String { Fixture.base64URL(Array(json.utf8)) }
 
+    /// An HS256 token with exactly this header and these claims (JSON text), signed with the fixture secret.
+    static func hs256(header: String, claims: String = #"{"sub":"u_1","exp":1700000600}"#) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: Fixture.hmacSecret), digestAlgorithm: .sha256)
+        let signingInput = segment(header) + "." + segment(claims)
+        let signature = try await keys.getKey(alg: "HS256").sign(Array(signingInput.utf8))
+        return signingInput + "." + Fixture.base64URL(signature)
+    }
+
     @Test("accepts a valid HS256 token and reads its claims")
     func hs256() async throws {
         let token = try await Fixture.hs256(
@@ -147,6 +156,26 @@ import Testing
             + "."
         #expect(await Self.isRejected(try await Fixture.verifier(), token))
         #expect(await Self.isRejected(try await Fixture.verifier(), String(token.dropLast())))
+    }
+
+    @Test("a correctly signed token whose header has no crit is accepted")
+    func noCrit() async throws {
+        let token = try await Self.hs256(header: #"{"alg":"HS256","typ":"JWT","kid":"k"}"#)
+        #expect(await Self.outcome(try await Fixture.verifier(), token) == .success(UserIdentity(userID: "u_1")))
+    }
+
+    @Test(
+        "refuses a correctly signed token with any crit header: no extension is understood (RFC 7515 §4.1.11)",
+        arguments: [
+            #""crit":["exp"],"exp":1700000600"#, #""crit":["b64"],"b64":false"#, #""crit":["b64"],"b64":true"#,
+            #""crit":["urn:example:x"]"#, #""crit":[]"#, #""crit":"exp""#, #""crit":null"#, #""crit":[1]"#,
+            #""crit":{}"#, #""crit":["x"]"#,
+        ])
+    func crit(member: String) async throws {
+        let token = try await Self.hs256(header: #"{"alg":"HS256","typ":"JWT",\#(member)}"#)
+        #expect(
+            await Self.outcome(try await Fixture.verifier(), token)
+                == .failure(.invalidCredentials(reason: "crit header names extensions not understood")))
     }
 
     @Test("refuses HS256 signed with the RSA public key as the secret when only the RSA key is configured")
