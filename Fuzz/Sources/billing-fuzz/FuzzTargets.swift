@@ -7,7 +7,7 @@ import JWTKit
 import Logging
 import Synchronization
 
-/// Which part of the program the fuzzer feeds, from `BILLING_FUZZ_TARGET`: `json`, `body`, `cgi` or `jwt`.
+/// Which part of the program the fuzzer feeds, from `BILLING_FUZZ_TARGET`: `json`, `body`, `cgi`, `jwt` or `stripe`.
 let target = ProcessInfo.processInfo.environment["BILLING_FUZZ_TARGET"] ?? "cgi"
 
 /// libFuzzer's driver, linked in by `-sanitize=fuzzer`.
@@ -35,6 +35,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     case "json": FuzzChecks.json(bytes)
     case "body": FuzzChecks.body(bytes)
     case "jwt": FuzzChecks.jwt(bytes)
+    case "stripe": FuzzChecks.stripe(bytes)
     default: FuzzChecks.cgi(bytes)
     }
     return 0
@@ -42,6 +43,48 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
 
 /// The checks behind each target.
 enum FuzzChecks {
+    /// One answer from Stripe, as the transport reads it: two bytes of status (big-endian), header lines
+    /// (`name: value`, LF-ended) up to an empty line, then the body. Whatever it holds, the mapping never
+    /// crashes, a session's URL is one the browser may be sent to, and a 503's `Retry-After` is 1...60 s.
+    static func stripe(_ bytes: [UInt8]) {
+        guard bytes.count >= 2 else { return }
+        let status = Int(bytes[0]) << 8 | Int(bytes[1])
+        var headers: [String: String] = [:]
+        var rest = bytes[2...]
+        while let newline = rest.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: rest[rest.startIndex..<newline], as: UTF8.self)
+            rest = rest[(newline + 1)...]
+            if line.isEmpty { break }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let exchange = StripeExchange(status: status, headers: headers, body: Data(rest))
+        let policy = RetryPolicy(maxRetries: 2)
+        if policy.shouldRetry(exchange.outcome, retriesSoFar: 0) {
+            let wait = policy.delay(beforeRetry: 1, jitter: 0.5, after: exchange.outcome)
+            guard wait.isFinite, wait >= RetryPolicy.initialDelay, wait <= RetryPolicy.maxRetryAfter else {
+                fatalError("a retry wait of \(wait) s")
+            }
+        }
+        do throws(CheckoutError) {
+            let session = try StripeResultMapping.result(
+                of: exchange, checkoutHosts: ["checkout.stripe.com"], redact: { $0 })
+            guard HostedPageURL.violation(in: session.url, hosts: ["checkout.stripe.com"]) == nil,
+                session.url.lowercased().hasPrefix("https://checkout.stripe.com")
+            else { fatalError("passed on a session url \(session.url)") }
+        } catch {
+            let response = error.response
+            if response.head.status.code == 503 {
+                guard let seconds = response.head.headerFields[.retryAfter].flatMap({ Int($0) }),
+                    (1...60).contains(seconds)
+                else { fatalError("a 503 with Retry-After \(response.head.headerFields[.retryAfter] ?? "none")") }
+            }
+            guard [502, 503].contains(response.head.status.code) else {
+                fatalError("Stripe's answer mapped to \(response.head.status.code)")
+            }
+        }
+    }
+
     /// The Python-compatible parser: never crashes, and what it parses serializes to JSON it parses again.
     static func json(_ bytes: [UInt8]) {
         guard let value = try? PythonJSON.parse(bytes) else { return }

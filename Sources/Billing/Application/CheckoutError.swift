@@ -83,7 +83,7 @@ public enum CheckoutError: Error, Sendable, Equatable {
     }
 
     /// The response for this error, as the contract shapes it.
-    var response: OutgoingResponse {
+    public var response: OutgoingResponse {
         .json(status, .object(JSONObject([("detail", detail)])), headers: headers)
     }
 }

@@ -239,7 +239,7 @@ struct SettingsReader {
                 problems.append("\(key) (\(Self.variableName(key))) must list host names such as checkout.stripe.com, got \(entry)")
             }
         }
-        if hosts.isEmpty { problems.append("\(key) (\(Self.variableName(key))) must name at least one host") }
+        if listed.isEmpty { problems.append("\(key) (\(Self.variableName(key))) must name at least one host") }
         return hosts
     }
 
@@ -250,7 +250,8 @@ struct SettingsReader {
     private mutating func intIfSet(_ key: String, range: ClosedRange<Int>) -> Int? {
         let value = config.int(forKey: ConfigKey(key)) ?? string(key).flatMap { Int($0) }
         if let value, range.contains(value) { return value }
-        if value != nil || string(key) != nil {
+        // A JSON number that is not a whole number in Int's range (3.5, 1e300) reads as no int at all.
+        if value != nil || string(key) != nil || config.double(forKey: ConfigKey(key)) != nil {
             problems.append(
                 "\(key) (\(Self.variableName(key))) must be a whole number from \(range.lowerBound) to \(range.upperBound)"
             )

@@ -1,11 +1,20 @@
 import Foundation
 
 /// What one HTTP exchange with Stripe produced, before any decision is made on it.
-struct StripeExchange: Sendable {
-    /// The response, when there was one.
-    var status: Int
-    var headers: [String: String]
-    var body: Data
+public struct StripeExchange: Sendable {
+    /// The HTTP status.
+    public var status: Int
+    /// The headers, names lowercased.
+    public var headers: [String: String]
+    /// The body, after any `Content-Encoding` is undone.
+    public var body: Data
+
+    /// An exchange as the transport read it.
+    public init(status: Int, headers: [String: String], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 
     /// Stripe's `Request-Id`, when it is a plausible one (it goes to the log).
     var requestID: String? {
@@ -25,7 +34,7 @@ struct StripeExchange: Sendable {
     var retryAfter: Double? { headers["retry-after"].flatMap(RetryAfter.seconds(in:)) }
 
     /// The retry view of this exchange.
-    var outcome: RetryPolicy.Outcome {
+    public var outcome: RetryPolicy.Outcome {
         .response(status: status, shouldRetry: shouldRetry, retryAfter: retryAfter)
     }
 }
@@ -116,9 +125,9 @@ enum StripeJSON {
 }
 
 /// Decides what a finished Stripe call means for the client: a session or one of the contract's errors.
-enum StripeResultMapping {
+public enum StripeResultMapping {
     /// Maps the last exchange (after any retries) to a session or an error; `redact` scrubs text for the log.
-    static func result(
+    public static func result(
         of exchange: StripeExchange, checkoutHosts: Set<String>, redact: (String) -> String
     ) throws(CheckoutError) -> CheckoutSession {
         let page = try hostedPage(

@@ -78,6 +78,32 @@ import Testing
         #expect(try await SettingsLoader.load(environment: environment).logFormat == .json)
     }
 
+    @Test(
+        "a number in BILLING_CONFIG that is not a whole number in range is a problem, never a trap or a silent default",
+        arguments: ["1e300", "3.5", "-1", "99999999999999999999999", "\"12x\""])
+    func numbersFromFile(value: String) async throws {
+        var environment = Self.minimal
+        environment["BILLING_CONFIG"] = try Self.file(#"{"workers": \#(value)}"#)
+        #expect(await Self.problems(environment) == ["workers (WORKERS) must be a whole number from 1 to 1024"])
+    }
+
+    @Test("STRIPE_CHECKOUT_HOSTS lists host names; anything else is a problem")
+    func checkoutHosts() async throws {
+        var environment = Self.minimal
+        #expect(try await SettingsLoader.load(environment: environment).stripe.checkoutHosts == ["checkout.stripe.com"])
+        environment["STRIPE_CHECKOUT_HOSTS"] = "Pay.Example.com, checkout.stripe.com"
+        #expect(
+            try await SettingsLoader.load(environment: environment).stripe.checkoutHosts
+                == ["pay.example.com", "checkout.stripe.com"])
+        for bad in ["https://pay.example.com", "pay.example.com:443", "pay example.com", "a..b"] {
+            environment["STRIPE_CHECKOUT_HOSTS"] = bad
+            #expect(
+                await Self.problems(environment) == [
+                    "stripe.checkoutHosts (STRIPE_CHECKOUT_HOSTS) must list host names such as checkout.stripe.com, got \(bad)"
+                ])
+        }
+    }
+
     @Test("an empty environment lists every missing setting at once, by variable name")
     func emptyEnvironment() async {
         let problems = await Self.problems([:])
