@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -237,6 +238,8 @@ class Mount:
     # The concurrency check (mounts in CONCURRENCY_MOUNTS): time limit, processes the web server must start.
     burst_limit_s = 20
     burst_min_new_processes = 0
+    # What a chunked body far over the web server's 1 MiB cap gets (huge_body).
+    huge_chunked_status = 413
 
     def __init__(self):
         self.dir = make_temp_dir(self.name)
@@ -364,6 +367,8 @@ class ApacheFcgid(Apache):
     burst_limit_s = 40
     # The shipped config allows 32 processes; the burst must make mod_fcgid start at least half of them.
     burst_min_new_processes = 16
+    # mod_fcgid stops a chunked body at FcgidMaxRequestLen with a 500 of its own; it has no way to send a 413.
+    huge_chunked_status = 500
 
     def prepare(self, port):
         settings = self.settings(workers=1)
@@ -564,6 +569,11 @@ CASES = [
     ("413-large-body", lambda: dict(method="POST", path=ROUTE,
                                     body=b'{"success_url":"' + b"a" * (70000 - 18) + b'"}', headers=auth(JSON)),
      413, {"detail": "Request body too large"}, JSON_HEADERS),
+    # Just under the web servers' 1 MiB cap: it must still reach the binary and get its JSON 413.
+    ("413-body-under-server-cap", lambda: dict(method="POST", path=ROUTE,
+                                               body=b'{"success_url":"' + b"a" * (1000 * 1024 - 18) + b'"}',
+                                               headers=auth(JSON)),
+     413, {"detail": "Request body too large"}, JSON_HEADERS),
     ("cors-preflight", lambda: dict(method="OPTIONS", path=ROUTE, headers={
         "Origin": FRONTEND, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type"}),
@@ -711,6 +721,103 @@ def slow_bodies(port, count=6):
     return problems
 
 
+HUGE_BODY_BYTES = 30 * 1024 * 1024
+# The shipped configs cap bodies at 1 MiB in the web server. A 30 MiB body must be answered while most of it is
+# still unsent: refused on its Content-Length, the client gets its answer after about 0.2 MiB (what the socket
+# buffers take in); a chunked one after about 1.1-1.3 MiB (the cap, read), or about 3 MiB through mod_proxy_fcgi,
+# which streams it to the binary. A server that buffers the body before it answers (no cap) takes all 30 MiB.
+HUGE_BODY_MAX_SENT = 8 * 1024 * 1024
+
+
+def huge_body(port, chunked=False, want_status=413, server_page=False, total=HUGE_BODY_BYTES, timeout=60.0):
+    """A valid token and `Content-Length: 30 MiB` (or a chunked body of that size), the body streamed as fast as
+    the server takes it.
+
+    Returns (status, whether the answer is the binary's JSON 413, body bytes the socket had accepted when the
+    answer began, problems). The request must be refused (want_status) before the client could send more than
+    HUGE_BODY_MAX_SENT of it, i.e. without the server taking in the body; with server_page, by the web server
+    itself rather than the binary. Every web server refuses a Content-Length above its cap at once with its own
+    413 page (HTML), and a chunked body once it has read past the cap (413; mod_fcgid 500); mod_proxy_fcgi
+    streams a chunked body to the binary, which answers its JSON 413.
+    """
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A fixed small send buffer (no autotuning), so "accepted by the socket" is close to "read by the server".
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    client.settimeout(10)
+    client.connect(("127.0.0.1", port))
+    piece = b"a" * (64 * 1024)
+    last = b""
+    if chunked:
+        # The same bytes in 64 KiB chunks, then the last chunk; "sent" counts them with their framing.
+        piece = b"%x\r\n%s\r\n" % (len(piece), piece)
+        last = b"0\r\n\r\n"
+        framing = "Transfer-Encoding: chunked"
+    else:
+        framing = f"Content-Length: {total}"
+    wire = (total // (64 * 1024)) * len(piece) + len(last)
+    pending = b""
+    sent = 0
+    sent_at_answer = None
+    response = b""
+    send_error = None
+    problems = []
+    try:
+        client.sendall((f"POST {ROUTE} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token()}\r\n"
+                        f"Content-Type: application/json\r\n{framing}\r\n\r\n").encode())
+        client.setblocking(False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # Stop sending as soon as the answer begins (the server may go on reading to discard the body).
+            want_write = [client] if sent_at_answer is None and sent < wire and send_error is None else []
+            readable, writable, _ = select.select([client], want_write, [], 1.0)
+            if readable:
+                try:
+                    data = client.recv(65536)
+                except ConnectionResetError as error:
+                    send_error = send_error or error
+                    break
+                if not data:
+                    break
+                if sent_at_answer is None:
+                    sent_at_answer = sent
+                response += data
+                head, separator, body = response.partition(b"\r\n\r\n")
+                if separator and b"\r\ncontent-length:" in head.lower():
+                    length = int(head.lower().split(b"\r\ncontent-length:", 1)[1].split(b"\r\n", 1)[0])
+                    if len(body) >= length:
+                        break
+                elif separator and body.endswith(b"\r\n0\r\n\r\n"):
+                    break
+            elif writable:
+                if not pending:
+                    pending = piece if wire - sent > len(last) else last
+                try:
+                    n = client.send(pending)
+                    sent += n
+                    pending = pending[n:]
+                except (BrokenPipeError, ConnectionResetError) as error:
+                    # The server closed its end; keep reading whatever answer it sent first.
+                    send_error = error
+        else:
+            problems.append(f"no complete answer within {timeout:.0f} s ({sent} body bytes sent)")
+    finally:
+        client.close()
+    status = None
+    if response.startswith(b"HTTP/"):
+        status = int(response.split(b" ", 2)[1])
+    by_binary = b'{"detail":"Request body too large"}' in response
+    if status != want_status:
+        problems.append(f"status {status} ({response[:120]!r}; send error {send_error!r}), want {want_status}")
+    if server_page and by_binary:
+        problems.append("the binary answered: the web server passed the request on instead of refusing it")
+    if sent_at_answer is None:
+        problems.append(f"no answer; {sent} of {wire} body bytes sent")
+    elif sent_at_answer > HUGE_BODY_MAX_SENT:
+        problems.append(f"answered only after {sent_at_answer} of {wire} body bytes were sent "
+                        f"(> {HUGE_BODY_MAX_SENT}): the server read the body instead of refusing it")
+    return status, by_binary, sent_at_answer, problems
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -759,6 +866,16 @@ def main():
                 except Exception as error:
                     report(False, name, case[0], f"{type(error).__name__}: {error}")
                     mount_failed = True
+            # A body far over the web server's cap: refused while most of it is unsent (huge_body).
+            for chunked in (False, True):
+                status, by_binary, sent_at_answer, problems = huge_body(
+                    port, chunked=chunked, want_status=mount.huge_chunked_status if chunked else 413,
+                    server_page=not chunked)
+                print(f"# {name}: {HUGE_BODY_BYTES >> 20} MiB body ({'chunked' if chunked else 'Content-Length'}) "
+                      f"answered {status} by the {'binary' if by_binary else 'web server'} after "
+                      f"{(sent_at_answer or 0) / 1024:.0f} KiB of it had been sent", flush=True)
+                report(not problems, name, "huge-body-chunked" if chunked else "413-huge-body", "; ".join(problems))
+                mount_failed |= bool(problems)
             problems = slow_bodies(port)
             report(not problems, name, "slow-bodies", "; ".join(problems))
             mount_failed |= bool(problems)
