@@ -182,6 +182,25 @@ struct CGIEndToEndTests {
         #expect(response.bodyText == expected)
     }
 
+    @Test(
+        "a body without a Content-Type is not read as JSON (422, the raw body as input) unless STRICT_CONTENT_TYPE=false",
+        arguments: [nil, ""] as [String?])
+    func missingContentType(contentType: String?) async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        let strict = try await harness.cgi(headers: harness.authorized(token), body: "{}", contentType: contentType)
+        #expect(strict.response.status == 422)
+        #expect(
+            strict.response.bodyText
+                == #"{"detail":[{"type":"model_attributes_type","loc":["body"],"msg":"Input should be a valid dictionary or object to extract fields from","input":"{}"}]}"#
+        )
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+        let lenient = try await harness.cgi(
+            headers: harness.authorized(token), body: "{}", contentType: contentType,
+            settings: ["STRICT_CONTENT_TYPE": "false"])
+        #expect(lenient.response.status == 200)
+    }
+
     @Test("other paths are 404, other methods 405 with Allow: POST, and a query string still routes")
     func routing() async throws {
         let harness = try await CheckoutHarness()

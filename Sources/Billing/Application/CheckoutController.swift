@@ -37,6 +37,7 @@ struct CheckoutController: Sendable {
         let body = try CheckoutBody.validate(
             body: bytes,
             contentType: request.head.headerFields[.contentType],
+            strictContentType: settings.strictContentType,
             defaults: (settings.defaultSuccessURL, settings.defaultCancelURL),
             policy: redirectPolicy
         )

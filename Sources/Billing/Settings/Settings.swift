@@ -26,6 +26,9 @@ public struct Settings: Sendable {
     public var logLevel: Logger.Level
     /// How log lines are written: logfmt or JSON lines.
     public var logFormat: LogFormat
+    /// Whether a body without a `Content-Type` is refused as not JSON (current FastAPI's default, a CSRF
+    /// defence), or read as JSON as older FastAPI did.
+    public var strictContentType: Bool
 
     /// Creates settings from their parts, with the documented defaults for the optional ones.
     public init(
@@ -40,7 +43,8 @@ public struct Settings: Sendable {
         workers: Int = 160,
         fastcgiDispatch: String = Settings.dispatchModes[0],
         logLevel: Logger.Level = .info,
-        logFormat: LogFormat = .logfmt
+        logFormat: LogFormat = .logfmt,
+        strictContentType: Bool = true
     ) {
         self.stripe = stripe
         self.jwt = jwt
@@ -54,6 +58,7 @@ public struct Settings: Sendable {
         self.fastcgiDispatch = fastcgiDispatch
         self.logLevel = logLevel
         self.logFormat = logFormat
+        self.strictContentType = strictContentType
     }
 
     /// The values `fastcgiDispatch` may take, the default first.

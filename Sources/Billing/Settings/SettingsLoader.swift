@@ -151,7 +151,8 @@ struct SettingsReader {
             workers: int("workers", default: 160, range: 1...1024),
             fastcgiDispatch: dispatch,
             logLevel: level ?? .info,
-            logFormat: format ?? .logfmt
+            logFormat: format ?? .logfmt,
+            strictContentType: bool("strictContentType") ?? true
         )
         return problems.isEmpty ? settings : nil
     }

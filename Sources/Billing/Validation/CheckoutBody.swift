@@ -15,13 +15,15 @@ public struct CheckoutBody: Sendable, Equatable {
     /// - Parameters:
     ///   - body: The raw body bytes.
     ///   - contentType: The request's `Content-Type`, which decides whether the body is read as JSON.
+    ///   - strictContentType: Whether a body without a `Content-Type` is refused rather than read as JSON.
     ///   - defaults: The URLs used for absent fields.
     ///   - policy: The redirect URL rules.
     static func validate(
-        body: [UInt8], contentType: String?, defaults: (success: String, cancel: String), policy: RedirectURLPolicy
+        body: [UInt8], contentType: String?, strictContentType: Bool = true,
+        defaults: (success: String, cancel: String), policy: RedirectURLPolicy
     ) throws(CheckoutError) -> CheckoutBody {
         if body.isEmpty { throw .validation([.missingBody]) }
-        guard isJSON(contentType: contentType) else {
+        guard isJSON(contentType: contentType, strict: strictContentType) else {
             // FastAPI hands a non-JSON body to the model as bytes, which pydantic refuses as not an object.
             throw .validation([.notAnObject(.string(String(decoding: body, as: UTF8.self)))])
         }
@@ -61,10 +63,11 @@ public struct CheckoutBody: Sendable, Equatable {
         return CheckoutBody(successURL: urls[0], cancelURL: urls[1])
     }
 
-    /// FastAPI's rule: no content type, or `application/json`, or `application/*+json`.
-    static func isJSON(contentType: String?) -> Bool {
-        // FastAPI reads the body as JSON when the type is absent or empty (nginx sends an empty CONTENT_TYPE).
-        guard let contentType, !contentType.isEmpty else { return true }
+    /// FastAPI's rule: `application/json` or `application/*+json`; no content type only when not `strict`.
+    static func isJSON(contentType: String?, strict: Bool = true) -> Bool {
+        // FastAPI's `strict_content_type` (on by default since 0.165) reads a body without a type as bytes, so a
+        // cross-site form post cannot pass for JSON; absent and empty are the same (nginx sends an empty one).
+        guard let contentType, !contentType.isEmpty else { return !strict }
         let mediaType =
             contentType.split(separator: ";", maxSplits: 1).first.map {
                 $0.trimmingCharacters(in: .whitespaces).lowercased()

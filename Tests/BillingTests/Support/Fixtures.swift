@@ -61,7 +61,12 @@ enum Fixture {
         _ method: HTTPRequest.Method = .post, path: String = route, headers: HTTPFields = [:],
         body: IncomingRequest.Body = .bytes([])
     ) -> IncomingRequest {
-        IncomingRequest(
+        // A body is JSON unless the test says otherwise, as a browser's fetch() with a JSON body sends it.
+        var headers = headers
+        if case .bytes(let bytes) = body, !bytes.isEmpty, headers[.contentType] == nil {
+            headers[.contentType] = "application/json"
+        }
+        return IncomingRequest(
             head: HTTPRequest(
                 method: method, scheme: "https", authority: "api.example.com", path: path, headerFields: headers),
             body: body)

@@ -86,10 +86,10 @@ import Testing
     }
 
     @Test(
-        "JSON content types, parameters and a missing type all read the body as JSON",
+        "JSON content types and parameters read the body as JSON",
         arguments: [
             "application/json", "application/merge-patch+json", "application/json; charset=utf-8", "APPLICATION/JSON",
-            " application/problem+json ;q=1", nil,
+            " application/problem+json ;q=1",
         ] as [String?])
     func jsonContentTypes(contentType: String?) throws {
         let body = try CheckoutBody.validate(
@@ -99,10 +99,25 @@ import Testing
     }
 
     @Test(
-        "an empty Content-Type (nginx's stock fastcgi_params sends CONTENT_TYPE=\"\") is read as JSON, as FastAPI does")
-    func emptyContentTypeIsJSON() {
-        #expect(CheckoutBody.isJSON(contentType: ""))
-        #expect(Self.failure(#"{"success_url":"https://app.example.com/ok"}"#, contentType: "") == nil)
+        "no Content-Type, or an empty one (nginx's stock fastcgi_params sends CONTENT_TYPE=\"\"), is not JSON: the raw body is the model_attributes_type input, as FastAPI's strict_content_type",
+        arguments: [nil, ""] as [String?])
+    func missingContentTypeIsNotJSON(contentType: String?) {
+        #expect(!CheckoutBody.isJSON(contentType: contentType))
+        let body = #"{"success_url":"https://app.example.com/ok"}"#
+        #expect(
+            Self.failure(body, contentType: contentType)
+                == .validation([.notAnObject(.string(body))]))
+    }
+
+    @Test("with strictContentType off, no Content-Type or an empty one is read as JSON, as FastAPI before 0.165",
+        arguments: [nil, ""] as [String?])
+    func missingContentTypeLenient(contentType: String?) throws {
+        #expect(CheckoutBody.isJSON(contentType: contentType, strict: false))
+        #expect(!CheckoutBody.isJSON(contentType: "text/plain", strict: false))
+        let body = try CheckoutBody.validate(
+            body: Array(#"{"success_url":"https://app.example.com/ok"}"#.utf8), contentType: contentType,
+            strictContentType: false, defaults: Self.defaults, policy: Self.policy)
+        #expect(body == CheckoutBody(successURL: "https://app.example.com/ok", cancelURL: Self.defaults.cancel))
     }
 
     @Test(
@@ -173,7 +188,8 @@ import Testing
         let url = String(Self.long.dropLast())
         #expect(url.count == 2048)
         let body = try CheckoutBody.validate(
-            body: JSONValue.object(JSONObject([("cancel_url", .string(url))])).serializedBytes(), contentType: nil,
+            body: JSONValue.object(JSONObject([("cancel_url", .string(url))])).serializedBytes(),
+            contentType: "application/json",
             defaults: Self.defaults, policy: Self.policy)
         #expect(body.cancelURL == url)
     }
