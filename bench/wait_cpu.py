@@ -5,7 +5,7 @@
 
 Starts `stripe-stand-in` (STAND_IN_BINARY, else .build/debug/) with the given latency, pipes a valid
 checkout request into BINARY as CGI, and prints wall time and the child's user+system CPU
-(getrusage(RUSAGE_CHILDREN) around each run). Uses the settings and tokens of tests/webservers/run.py.
+(getrusage(RUSAGE_CHILDREN) around each run). Uses the stand-in, settings and tokens of the harness (harness/).
 """
 import os
 import resource
@@ -13,8 +13,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "webservers"))
-import run as web  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import ROUTE  # noqa: E402
+from harness.mounts import StandIn, binary_env, write_settings  # noqa: E402
+from harness.processes import cleanup, make_temp_dir  # noqa: E402
+from harness.tokens import token  # noqa: E402
 
 
 def main():
@@ -23,14 +26,14 @@ def main():
     binary = os.path.abspath(sys.argv[1])
     latency = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    workdir = web.make_temp_dir("wait-cpu")
+    workdir = make_temp_dir("wait-cpu")
     try:
-        stand_in = web.StandIn(workdir)
-        settings = web.write_settings(workdir, stand_in)
+        stand_in = StandIn(workdir)
+        settings = write_settings(workdir, stand_in)
         stand_in.control("POST", "/_standin/latency", {"ms": latency})
-        env = dict(web.binary_env(settings), REQUEST_METHOD="POST", REQUEST_URI=web.ROUTE, SCRIPT_NAME=web.ROUTE,
+        env = dict(binary_env(settings), REQUEST_METHOD="POST", REQUEST_URI=ROUTE, SCRIPT_NAME=ROUTE,
                    CONTENT_TYPE="application/json", CONTENT_LENGTH="2", SERVER_PROTOCOL="HTTP/1.1",
-                   GATEWAY_INTERFACE="CGI/1.1", HTTP_AUTHORIZATION=f"Bearer {web.token()}")
+                   GATEWAY_INTERFACE="CGI/1.1", HTTP_AUTHORIZATION=f"Bearer {token()}")
         for _ in range(runs):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
@@ -41,7 +44,7 @@ def main():
             status = output.split(b"\r\n", 1)[0].decode(errors="replace")
             print(f"latency {latency} ms: {wall:.3f} s wall, {cpu:.3f} s CPU ({status})")
     finally:
-        web.cleanup()
+        cleanup()
 
 
 if __name__ == "__main__":

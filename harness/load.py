@@ -1,4 +1,4 @@
-"""Load generation and answer checking for tests/soak/run.py (standard library only).
+"""Load generation and answer checking for the soak (harness/soak.py; standard library only).
 
 Every request has a kind; every kind has exactly one correct answer (status and body bytes; a 200's session URL
 only by prefix). A response that the web server made itself (lighttpd's HTML 5xx page) is classified separately,
@@ -6,13 +6,12 @@ so the lifecycle checks can allow it while the soak does not.
 """
 import http.client
 import json
-import os
 import random
 import threading
 import time
 
-ROUTE = "/api/v1/billing/checkout"
-FRONTEND = "http://localhost:3000"
+from . import FRONTEND, ROUTE
+
 URL_PREFIX = b'{"url":"https://checkout.stripe.com/c/pay/cs_test_'
 MAX_BODY = 64 * 1024
 
@@ -250,76 +249,3 @@ def mix(weights, seed=20251125):
     random.Random(seed).shuffle(kinds)
     return kinds
 
-
-# ---------------------------------------------------------------- /proc
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def catches(pid, signum):
-    """True when the process has a handler installed for signum (SigCgt), i.e. the signal will not kill it."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
-    except OSError:
-        return False
-    return False
-
-
-def stat(pid):
-    """(state, ppid, utime+stime ticks) or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def process_table():
-    """{pid: ppid} of every process."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            s = stat(int(name))
-            if s is not None:
-                table[int(name)] = s[1]
-    return table
-
-
-def descendants_running(root, exe):
-    """PIDs below root (any depth) whose executable is exe and that are not zombies."""
-    table = process_table()
-    children = {}
-    for pid, ppid in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, stack = [], [root]
-    real = os.path.realpath(exe)
-    while stack:
-        for child in children.get(stack.pop(), []):
-            stack.append(child)
-            try:
-                if os.readlink(f"/proc/{child}/exe") == real:
-                    s = stat(child)
-                    if s is not None and s[0] != "Z":
-                        found.append(child)
-            except OSError:
-                pass
-    return sorted(found)
-
-
-def alive(pid):
-    s = stat(pid)
-    return s is not None and s[0] != "Z"

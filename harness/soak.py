@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Load and lifecycle checks for billing-checkout behind real web servers (issue 5, part 4).
+"""Load and lifecycle checks for billing-checkout behind real web servers.
 
-    python3 tests/soak/run.py [--requests N] [--quick] [--only NAME ...] [-v]
+    python3 -m harness.soak [--requests N] [--quick] [--only NAME ...] [-v]      (from the repository's root)
 
 1. soak: N requests (default 100000; --quick: 10000) through lighttpd with the shipped config (max-procs 2), a
    mix of valid and invalid requests from 16 keep-alive clients, while recoverable Stripe faults are re-queued
@@ -13,29 +13,23 @@
 
 Prints one line per check (`ok NAME: numbers` / `FAIL NAME: why`) and ends with `N passed, N failed`.
 Standard library only; needs root, lighttpd, apache2 + libapache2-mod-fcgid and the built binaries
-(BILLING_CHECKOUT_BIN / STAND_IN_BINARY, else .build/debug/). Reuses tests/webservers/run.py for the servers,
-the Stripe stand-in and tokens; every process it starts is stopped by PID on exit.
+(BILLING_CHECKOUT_BIN / STAND_IN_BINARY, else .build/debug/). The servers, the Stripe stand-in and the tokens are
+the harness's (mounts, tokens), as the web-server tests use them; every process it starts is stopped by PID on exit.
 """
 import argparse
 import atexit
-import importlib.util
 import itertools
 import os
 import re
-import shutil
 import signal
 import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import load  # noqa: E402
-
-# tests/webservers/run.py as a module (its file name would clash with this one on sys.path).
-_spec = importlib.util.spec_from_file_location("webservers_run", os.path.join(HERE, "..", "webservers", "run.py"))
-ws = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ws)
+from . import CONF, FRONTEND, load, processes
+from .mounts import BIN, ApacheFcgid, Lighttpd, binary_env
+from .processes import alive, catches, descendants_running, rss_kib, stat
+from .tokens import TEST_SECRET, token
 
 MB = 1024  # KiB per MiB
 FAILS = [0]  # failed checks so far (finish() prints a mount's logs with -v when its check failed)
@@ -47,7 +41,7 @@ VERBOSE = False
 
 
 def shipped_value(relative_path, directive):
-    with open(os.path.join(ws.CONF, relative_path)) as f:
+    with open(os.path.join(CONF, relative_path)) as f:
         for line in f:
             parts = line.split()
             if len(parts) >= 2 and parts[0] == directive:
@@ -72,7 +66,7 @@ def size(path):
 
 
 def lighttpd_children(mount):
-    return load.descendants_running(mount.proc.pid, ws.BIN)
+    return descendants_running(mount.proc.pid, BIN)
 
 
 def wait_ready(mount, count, timeout=20.0, exclude=()):
@@ -80,8 +74,8 @@ def wait_ready(mount, count, timeout=20.0, exclude=()):
     (before that, SIGTERM/SIGUSR1 would simply kill them). Returns their PIDs."""
     deadline = time.monotonic() + timeout
     while True:
-        pids = [p for p in load.descendants_running(mount.proc.pid, ws.BIN) if p not in exclude]
-        ready = [p for p in pids if load.catches(p, signal.SIGTERM) and load.catches(p, signal.SIGUSR1)]
+        pids = [p for p in descendants_running(mount.proc.pid, BIN) if p not in exclude]
+        ready = [p for p in pids if catches(p, signal.SIGTERM) and catches(p, signal.SIGUSR1)]
         if len(ready) >= count:
             return ready
         if time.monotonic() > deadline:
@@ -139,10 +133,10 @@ class FaultFeeder(threading.Thread):
                     self.errors.append(f"{type(error).__name__}: {error}")
 
 
-class ApacheFcgidRecycle(ws.ApacheFcgid):
+class ApacheFcgidRecycle(ApacheFcgid):
     """The shipped mod_fcgid config with short process limits appended, and mod_fcgid's process log at info."""
     APPENDED = """
-# ---- appended by tests/soak/run.py: recycle processes quickly ----
+# ---- appended by harness/soak.py: recycle processes quickly ----
 FcgidMaxRequestsPerProcess 50
 FcgidIdleTimeout 3
 FcgidProcessLifeTime 8
@@ -161,14 +155,14 @@ FcgidZombieScanInterval 1
 
 def check_soak(report, total, warmup):
     fails_before = FAILS[0]
-    mount = ws.Lighttpd()
+    mount = Lighttpd()
     port = mount.start()
     error_log = os.path.join(mount.dir, "error.log")
     server_out = os.path.join(mount.dir, "server.out")
     try:
         pids_start = wait_ready(mount, 1)
         log_start = size(error_log)
-        requests = load.Requests(ws.token)
+        requests = load.Requests(token)
         feeder = FaultFeeder(mount.stand_in)
         feeder.start()
         run = load.Load(port, requests, load.mix(load.SOAK_MIX), threads=16, total=total).start()
@@ -179,7 +173,7 @@ def check_soak(report, total, warmup):
             done = run.completed()
             if rss_warm is None and done >= warmup:
                 pids_warm = lighttpd_children(mount)
-                rss_warm = {pid: load.rss_kib(pid) for pid in pids_warm}
+                rss_warm = {pid: rss_kib(pid) for pid in pids_warm}
                 warm_at = (time.monotonic(), done)
             if VERBOSE and time.monotonic() - last_print > 10:
                 last_print = time.monotonic()
@@ -193,7 +187,7 @@ def check_soak(report, total, warmup):
         elapsed = run.finished - run.started
         done = run.completed()
         pids_end = lighttpd_children(mount)
-        rss_end = {pid: load.rss_kib(pid) for pid in pids_end}
+        rss_end = {pid: rss_kib(pid) for pid in pids_end}
         log_text = read_from(error_log, log_start)
         retries = read_from(server_out).count("retrying Stripe call") + read_from(error_log).count(
             "retrying Stripe call")
@@ -241,13 +235,13 @@ def check_soak(report, total, warmup):
 
 def check_sigterm(report):
     fails_before = FAILS[0]
-    mount = ws.Lighttpd()
+    mount = Lighttpd()
     port = mount.start()
     error_log = os.path.join(mount.dir, "error.log")
     try:
         wait_ready(mount, 1)
         log_start = size(error_log)
-        requests = load.Requests(ws.token)
+        requests = load.Requests(token)
         mount.stand_in.control("POST", "/_standin/latency", {"ms": 200})
         run = load.Load(port, requests, ["valid"], threads=16, keep=True).start()
         before = wait_ready(mount, 2)  # lighttpd spawns the second process under load
@@ -257,14 +251,14 @@ def check_sigterm(report):
         os.kill(victim, signal.SIGTERM)
         gone_after = None
         while time.monotonic() - signalled_at < 4.0:
-            if gone_after is None and not load.alive(victim):
+            if gone_after is None and not alive(victim):
                 gone_after = time.monotonic() - signalled_at
             time.sleep(0.01)
         run.stop.set()
         run.join(90)
         deadline = time.monotonic() + 30
         while gone_after is None and time.monotonic() < deadline:
-            if not load.alive(victim):
+            if not alive(victim):
                 gone_after = time.monotonic() - signalled_at
             time.sleep(0.01)
         mount.stand_in.control("POST", "/_standin/latency", {"ms": 0})
@@ -296,10 +290,10 @@ def check_sigterm(report):
         log_text = read_from(error_log, log_start)
         exited, signals = child_exits(log_text)
         # The new process must serve: its CPU time grows over a few more requests.
-        ticks0 = {p: (load.stat(p) or (0, 0, 0))[2] for p in new}
+        ticks0 = {p: (stat(p) or (0, 0, 0))[2] for p in new}
         follow = load.Load(port, requests, ["valid"], threads=4, total=200).start()
         follow.join(120)
-        ticks1 = {p: (load.stat(p) or (0, 0, 0))[2] for p in new}
+        ticks1 = {p: (stat(p) or (0, 0, 0))[2] for p in new}
         serving = [p for p in new if ticks1[p] > ticks0[p]]
         follow_ok = follow.summary(lambda k: k[1]).get("contract", 0)
         ok = (gone_after is not None and exited == [0] and not signals and len(new) == 1 and serving
@@ -320,13 +314,13 @@ def check_fcgid_recycle(report, total=2000):
     port = mount.start()
     error_log = os.path.join(mount.dir, "error.log")
     try:
-        requests = load.Requests(ws.token)
+        requests = load.Requests(token)
         seen = set()
         stop = threading.Event()
 
         def sample():
             while not stop.is_set():
-                seen.update(load.descendants_running(mount.proc.pid, ws.BIN))
+                seen.update(descendants_running(mount.proc.pid, BIN))
                 time.sleep(0.02)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -362,13 +356,13 @@ def check_fcgid_recycle(report, total=2000):
 
 def check_lighttpd_sigusr1(report, total=3000, every=0.5):
     fails_before = FAILS[0]
-    mount = ws.Lighttpd()
+    mount = Lighttpd()
     port = mount.start()
     error_log = os.path.join(mount.dir, "error.log")
     try:
         wait_ready(mount, 1)
         log_start = size(error_log)
-        requests = load.Requests(ws.token)
+        requests = load.Requests(token)
         signalled, signal_times = [], []
         stop = threading.Event()
 
@@ -378,8 +372,8 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
                     # Only processes with the binary's own handlers installed (SIGTERM caught too): a starting process
                     # catches SIGUSR1 earlier, with libfcgi's handler, and hangs when signalled then (see
                     # check_startup_sigusr1).
-                    if (pid not in signalled and load.catches(pid, signal.SIGTERM)
-                            and load.catches(pid, signal.SIGUSR1)):
+                    if (pid not in signalled and catches(pid, signal.SIGTERM)
+                            and catches(pid, signal.SIGUSR1)):
                         try:
                             os.kill(pid, signal.SIGUSR1)
                             signalled.append(pid)
@@ -403,9 +397,9 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
         thread.join(5)
         elapsed = run.finished - run.started
         deadline = time.monotonic() + 15  # every signalled process finishes and exits
-        while any(load.alive(p) for p in signalled) and time.monotonic() < deadline:
+        while any(alive(p) for p in signalled) and time.monotonic() < deadline:
             time.sleep(0.1)
-        lingering = [p for p in signalled if load.alive(p)]
+        lingering = [p for p in signalled if alive(p)]
         time.sleep(1.5)  # lighttpd reaps and logs the last exits
         log_text = read_from(error_log, log_start)
         exited, signals = child_exits(log_text)
@@ -463,30 +457,30 @@ def check_startup_sigusr1(report, tries=5):
     import json
     import socket
     import subprocess
-    directory = ws.make_temp_dir("startup")
+    directory = processes.make_temp_dir("startup")
     settings = os.path.join(directory, "config.json")
     with open(settings, "w") as f:
         json.dump({"stripe": {"secretKey": "sk_test_x", "priceId": "price_x", "apiBase": "http://127.0.0.1:9"},
-                   "jwt": {"secret": ws.JWT_SECRET}, "frontendUrl": ws.FRONTEND}, f)
+                   "jwt": {"secret": TEST_SECRET}, "frontendUrl": FRONTEND}, f)
     hung = []
     for i in range(tries):
         path = os.path.join(directory, f"s{i}.sock")
         listener = socket.socket(socket.AF_UNIX)
         listener.bind(path)
         listener.listen(16)
-        proc = subprocess.Popen([ws.BIN], stdin=listener.fileno(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=ws.binary_env(settings), start_new_session=True)
-        ws.PROCESSES.append(proc)
+        proc = subprocess.Popen([BIN], stdin=listener.fileno(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=binary_env(settings), start_new_session=True)
+        processes.PROCESSES.append(proc)
         listener.close()
         deadline = time.monotonic() + 10
-        while not load.catches(proc.pid, signal.SIGUSR1) and time.monotonic() < deadline:
+        while not catches(proc.pid, signal.SIGUSR1) and time.monotonic() < deadline:
             time.sleep(0.0002)
         os.kill(proc.pid, signal.SIGUSR1)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             hung.append(proc.pid)
-        ws.stop(proc)
+        processes.stop(proc)
     report(not hung, "startup-sigusr1", f"{tries} processes signalled right after start all exited",
            f"{len(hung)} of {tries} processes signalled with SIGUSR1 right after start never exited (pids {hung})")
 
@@ -497,11 +491,8 @@ def check_startup_sigusr1(report, tries=5):
 def finish(mount, fails_before):
     if VERBOSE and FAILS[0] > fails_before:
         mount.print_logs()
-    for proc in reversed(list(ws.PROCESSES)):
-        ws.stop(proc)
-    shutil.rmtree(mount.dir, ignore_errors=True)
-    if mount.dir in ws.TEMP_DIRS:
-        ws.TEMP_DIRS.remove(mount.dir)
+    processes.stop_all()
+    processes.remove_temp_dir(mount.dir)
 
 
 CHECKS = ("soak", "sigterm", "fcgid-recycle", "lighttpd-sigusr1", "startup-sigusr1")
@@ -519,7 +510,7 @@ def main():
     VERBOSE = args.verbose
     total = 10000 if args.quick else args.requests
     warmup = min(10000, total // 5) if not args.quick else 2000
-    atexit.register(ws.cleanup)
+    atexit.register(processes.cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 
@@ -552,7 +543,7 @@ def main():
             report(False, name, "", f"{type(error).__name__}: {error}")
         if VERBOSE:
             print(f"# {name} took {time.monotonic() - started:.1f} s", flush=True)
-    ws.cleanup()
+    processes.cleanup()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

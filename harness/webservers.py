@@ -6,508 +6,43 @@ systemd service runs it), Apache mod_cgi(d), nginx + spawn-fcgi. Every mount mus
 and contract headers for every case, equal to the expected ones. Then 200 concurrent requests against a slow
 Stripe stand-in through lighttpd and mod_fcgid.
 
-    python3 tests/webservers/run.py [--mount NAME] [-v]
+    python3 -m harness.webservers [--mount NAME] [-v]      (from the repository's root)
 
 Standard library only. Needs lighttpd, apache2 (+ libapache2-mod-fcgid), nginx, spawn-fcgi; root for Apache's
 User www-data. Binaries: BILLING_CHECKOUT_BIN / STAND_IN_BINARY, else .build/debug/.
 """
 import argparse
 import atexit
-import base64
-import hashlib
-import hmac
-import http.client
 import json
-import os
-import pwd
 import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CONF = os.path.join(ROOT, "conf")
-BIN = os.environ.get("BILLING_CHECKOUT_BIN") or os.path.join(ROOT, ".build", "debug", "billing-checkout")
-STAND_IN = os.environ.get("STAND_IN_BINARY") or os.path.join(ROOT, ".build", "debug", "stripe-stand-in")
-APACHE_MODULES = "/usr/lib/apache2/modules"
-JWT_SECRET = "webservers-test-secret-" + os.urandom(16).hex()
-FRONTEND = "http://localhost:3000"
-ROUTE = "/api/v1/billing/checkout"
+from . import FRONTEND, ROUTE
+from .httpclient import http_request
+from .mounts import MOUNTS
+from .processes import PROCESSES, cleanup, stop
+from .tokens import token
+
 URL_PLACEHOLDER = "<session-url>"
 CONTRACT_HEADERS = ("content-type", "cache-control", "www-authenticate", "allow", "retry-after")
-IS_ROOT = os.geteuid() == 0
-SERVER_USER = "www-data" if IS_ROOT else None
-
-# The servers live in sbin, which a non-login PATH may lack.
-os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
-PROCESSES = []  # subprocess.Popen objects this run started
-TEMP_DIRS = []
 VERBOSE = False
 
-
-# ---------------------------------------------------------------- processes
-
-
-def start(argv, log_path, env=None, **kwargs):
-    """Starts argv in its own process group, stdout+stderr to log_path, and remembers it for cleanup."""
-    log = open(log_path, "ab")
-    argv = [shutil.which(argv[0]) or argv[0]] + list(argv[1:])
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            start_new_session=True, **kwargs)
-    log.close()
-    PROCESSES.append(proc)
-    return proc
-
-
-def stop(proc, grace=10.0):
-    """SIGTERM to the process (by PID), SIGKILL to it and its group after the grace period."""
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
-    # Children left in the group (FastCGI processes a server spawned): SIGTERM, then SIGKILL.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        for _ in range(50):
-            try:
-                os.killpg(proc.pid, 0)
-                time.sleep(0.1)
-            except (ProcessLookupError, PermissionError):
-                break
-    if proc in PROCESSES:
-        PROCESSES.remove(proc)
-
-
-def cleanup():
-    for proc in reversed(list(PROCESSES)):
-        try:
-            stop(proc)
-        except Exception as error:  # keep cleaning up the rest
-            print(f"cleanup: {error}", file=sys.stderr)
-    for path in TEMP_DIRS:
-        shutil.rmtree(path, ignore_errors=True)
-    TEMP_DIRS.clear()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, proc=None, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
-
-
-def make_temp_dir(name):
-    path = tempfile.mkdtemp(prefix=f"billing-{name}-")
-    os.chmod(path, 0o755)
-    TEMP_DIRS.append(path)
-    return path
-
-
-def give_to_server_user(path, mode=None):
-    if SERVER_USER:
-        entry = pwd.getpwnam(SERVER_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    if mode is not None:
-        os.chmod(path, mode)
-
-
-def render(relative_path, replacements):
-    """The shipped config with only paths and ports replaced (plain string replacement)."""
-    with open(os.path.join(CONF, relative_path)) as f:
-        text = f.read()
-    for old, new in replacements.items():
-        if old not in text:
-            raise RuntimeError(f"{relative_path}: placeholder {old} not found")
-        text = text.replace(old, new)
-    return text
-
-
-# ---------------------------------------------------------------- stand-in and settings
-
-
-class StandIn:
-    def __init__(self, workdir):
-        self.log = os.path.join(workdir, "stand-in.log")
-        out = open(os.path.join(workdir, "stand-in.out"), "w+b")
-        env = dict(os.environ, STAND_IN_SECRET_KEY="sk_test_standin",
-                   STAND_IN_PRICES="price_standin_basic,price_standin_pro")
-        self.proc = subprocess.Popen([STAND_IN, "--port", "0", "--host", "127.0.0.1"], stdout=out,
-                                     stderr=open(self.log, "wb"), stdin=subprocess.DEVNULL, env=env,
-                                     start_new_session=True)
-        PROCESSES.append(self.proc)
-        deadline = time.time() + 15
-        self.port = None
-        while time.time() < deadline and self.port is None:
-            out.seek(0)
-            line = out.read().decode()
-            if "listening on" in line:
-                self.port = int(line.strip().rsplit(":", 1)[1])
-            elif self.proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.05)
-        if self.port is None:
-            raise RuntimeError("stripe stand-in did not start")
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def control(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        return json.loads(data)
-
-
-def write_settings(workdir, stand_in, workers=64):
-    path = os.path.join(workdir, "config.json")
-    settings = {
-        "stripe": {"secretKey": "sk_test_standin", "priceId": "price_standin_basic",
-                   "prices": {"pro": "price_standin_pro"}, "apiBase": stand_in.base},
-        "jwt": {"secret": JWT_SECRET},
-        "frontendUrl": FRONTEND,
-        "corsOrigins": [FRONTEND],
-        "workers": workers,
-    }
-    with open(path, "w") as f:
-        json.dump(settings, f)
-    # Secrets inside: readable by root and the server's group only.
-    if SERVER_USER:
-        os.chown(path, 0, pwd.getpwnam(SERVER_USER).pw_gid)
-    os.chmod(path, 0o640)
-    return path
-
-
-def binary_env(settings_path, **extra):
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "BILLING_CONFIG": settings_path, "BILLING_ENV_FILE": ""}
-    env.update(extra)
-    return env
-
-
-def token(sub="user_web_1", **claims):
-    def b64(data):
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    now = int(time.time())
-    payload = {"sub": sub, "iat": now, "exp": now + 3600, "email": f"{sub}@example.com", **claims}
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    body = b64(json.dumps(payload, separators=(",", ":")).encode())
-    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
-    return f"{header}.{body}.{b64(signature)}"
-
-
-# ---------------------------------------------------------------- mounts
-
-
-class Mount:
-    """A web server with the binary mounted under /api/; start() returns the HTTP port."""
-    name = ""
-    # The concurrency check (mounts in CONCURRENCY_MOUNTS): time limit, processes the web server must start.
-    burst_limit_s = 20
-    burst_min_new_processes = 0
-    # What a chunked body far over the web server's 1 MiB cap gets (huge_body).
-    huge_chunked_status = 413
-
-    def __init__(self):
-        self.dir = make_temp_dir(self.name)
-        self.stand_in = StandIn(self.dir)
-        self.logs = []
-
-    def settings(self, workers=64):
-        return write_settings(self.dir, self.stand_in, workers)
-
-    def process_starts(self):
-        """How many billing-checkout processes have started so far: each logs one "serving FastCGI" line."""
-        total = 0
-        for path in self.logs:
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    total += f.read().count("serving FastCGI")
-        return total
-
-    def print_logs(self):
-        for path in self.logs + [self.stand_in.log]:
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    text = f.read()
-                print(f"----- {path} (last 60 lines)")
-                print("\n".join(text.splitlines()[-60:]))
-
-
-class Lighttpd(Mount):
-    name = "lighttpd"
-
-    def start(self):
-        settings = self.settings()
-        port = free_port()
-        conf = render("lighttpd/billing-checkout.conf", {
-            "/usr/local/bin/billing-checkout": BIN,
-            "/run/lighttpd/billing-checkout.sock": os.path.join(self.dir, "billing-checkout.sock"),
-        })
-        with open(os.path.join(self.dir, "billing-checkout.conf"), "w") as f:
-            f.write(conf)
-        error_log = os.path.join(self.dir, "error.log")
-        top = os.path.join(self.dir, "lighttpd.conf")
-        with open(top, "w") as f:
-            f.write(f'''server.document-root = "{self.dir}"
-server.bind = "127.0.0.1"
-server.port = {port}
-server.errorlog = "{error_log}"
-server.max-connections = 1024
-include "{self.dir}/billing-checkout.conf"
-''')
-        self.logs += [error_log, os.path.join(self.dir, "server.out")]
-        check = subprocess.run(["lighttpd", "-tt", "-f", top], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"lighttpd -tt: {check.stderr.strip()}")
-        self.proc = start(["lighttpd", "-D", "-f", top], os.path.join(self.dir, "server.out"),
-                          env=binary_env(settings))
-        wait_for_port(port, self.proc)
-        return port
-
-
-APACHE_MODULES_COMMON = ["mpm_event", "authz_core", "authz_host", "env", "headers", "rewrite", "alias"]
-
-
-class Apache(Mount):
-    snippet = ""
-    modules = []
-
-    def prepare(self, port):
-        """Renders the snippet; returns extra top-level lines."""
-        raise NotImplementedError
-
-    def start(self):
-        port = free_port()
-        self.run_dir = os.path.join(self.dir, "run")
-        os.makedirs(self.run_dir)
-        give_to_server_user(self.run_dir, 0o755)
-        extra, snippet = self.prepare(port)
-        with open(os.path.join(self.dir, "billing-checkout.conf"), "w") as f:
-            f.write(snippet)
-        error_log = os.path.join(self.dir, "error.log")
-        self.logs += [error_log, os.path.join(self.dir, "server.out")]
-        load = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so"
-                         for m in APACHE_MODULES_COMMON + self.modules)
-        user = f"User {SERVER_USER}\nGroup {SERVER_USER}\n" if SERVER_USER else ""
-        top = os.path.join(self.dir, "apache2.conf")
-        with open(top, "w") as f:
-            f.write(f'''ServerRoot "{self.dir}"
-DefaultRuntimeDir "{self.run_dir}"
-PidFile "{self.run_dir}/apache2.pid"
-Mutex file:{self.run_dir} default
-ServerName 127.0.0.1
-Listen 127.0.0.1:{port}
-ErrorLog "{error_log}"
-LogLevel warn
-{user}{load}
-StartServers 4
-ServerLimit 8
-ThreadsPerChild 64
-MaxRequestWorkers 512
-MinSpareThreads 64
-MaxSpareThreads 512
-ListenBacklog 1024
-DocumentRoot "{self.dir}/htdocs"
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-{extra}
-Include "{self.dir}/billing-checkout.conf"
-''')
-        os.makedirs(os.path.join(self.dir, "htdocs"))
-        check = subprocess.run(["apache2", "-t", "-f", top], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"apache2 -t: {check.stderr.strip()}")
-        # Debian's apache2 binary wants APACHE_* variables only through apache2ctl; -f with absolute paths does not.
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
-        self.proc = start(["apache2", "-f", top, "-DFOREGROUND"], os.path.join(self.dir, "server.out"), env=env)
-        wait_for_port(port, self.proc)
-        return port
-
-
-class ApacheFcgid(Apache):
-    name = "apache-fcgid"
-    modules = ["fcgid"]
-    # See concurrency(): mod_fcgid retries once a second; 60 s would mean one request at a time.
-    burst_limit_s = 40
-    # The shipped config allows 32 processes; the burst must make mod_fcgid start at least half of them.
-    burst_min_new_processes = 16
-    # mod_fcgid stops a chunked body at FcgidMaxRequestLen with a 500 of its own; it has no way to send a 413.
-    huge_chunked_status = 500
-
-    def prepare(self, port):
-        settings = self.settings(workers=1)
-        fcgid_dir = os.path.join(self.run_dir, "fcgid")
-        os.makedirs(fcgid_dir)
-        give_to_server_user(fcgid_dir, 0o755)
-        snippet = render("apache/billing-checkout-fcgid.conf", {
-            "/usr/local/bin/billing-checkout": BIN,
-            "/etc/billing-checkout/config.json": settings,
-        })
-        extra = f'FcgidIPCDir "{fcgid_dir}"\nFcgidProcessTableFile "{self.run_dir}/fcgid_shm"\n'
-        return extra, snippet
-
-
-class ApacheProxyFcgi(Apache):
-    name = "apache-proxy-fcgi"
-    modules = ["proxy", "proxy_fcgi"]
-
-    def prepare(self, port):
-        settings = self.settings()
-        fcgi_port = free_port()
-        # As the systemd service runs it: own process, own socket, environment settings.
-        log = os.path.join(self.dir, "billing-checkout.log")
-        self.logs.append(log)
-        self.binary = start([BIN, "--listen", f"127.0.0.1:{fcgi_port}"], log, env=binary_env(settings),
-                            cwd=self.dir)
-        wait_for_port(fcgi_port, self.binary)
-        return "", render("apache/billing-checkout-proxy-fcgi.conf", {"127.0.0.1:9000": f"127.0.0.1:{fcgi_port}"})
-
-
-class ApacheCgi(Apache):
-    name = "apache-cgi"
-    modules = ["cgi"]
-
-    def prepare(self, port):
-        settings = self.settings()
-        cgi_bin = os.path.join(self.dir, "cgi-bin")
-        os.makedirs(cgi_bin)
-        os.chmod(cgi_bin, 0o755)
-        copy = os.path.join(cgi_bin, "billing-checkout")
-        shutil.copy2(BIN, copy)
-        os.chmod(copy, 0o755)
-        snippet = render("apache/billing-checkout-cgi.conf", {
-            "/usr/lib/cgi-bin/billing-checkout": copy,
-            "/etc/billing-checkout/config.json": settings,
-        })
-        return f'<IfModule cgid_module>\n    ScriptSock "{self.run_dir}/cgid.sock"\n</IfModule>\n', snippet
-
-
-class NginxSpawnFcgi(Mount):
-    name = "nginx"
-
-    def start(self):
-        settings = self.settings()
-        port, fcgi_port = free_port(), free_port()
-        log = os.path.join(self.dir, "billing-checkout.log")
-        self.logs.append(log)
-        user = ["-u", SERVER_USER, "-g", SERVER_USER] if SERVER_USER else []
-        # As conf/systemd/billing-checkout-spawn-fcgi.service runs it (-n: foreground).
-        self.binary = start(["spawn-fcgi", "-n", "-a", "127.0.0.1", "-p", str(fcgi_port)] + user + ["--", BIN],
-                            log, env=binary_env(settings), cwd=self.dir)
-        wait_for_port(fcgi_port, self.binary)
-        conf_dir = os.path.join(self.dir, "conf")
-        os.makedirs(conf_dir)
-        os.makedirs(os.path.join(self.dir, "logs"))
-        shutil.copy("/etc/nginx/fastcgi_params", os.path.join(conf_dir, "fastcgi_params"))
-        with open(os.path.join(conf_dir, "billing-checkout.conf"), "w") as f:
-            f.write(render("nginx/billing-checkout.conf", {"127.0.0.1:9000": f"127.0.0.1:{fcgi_port}"}))
-        error_log = os.path.join(self.dir, "logs", "error.log")
-        self.logs += [error_log, os.path.join(self.dir, "server.out")]
-        temp = os.path.join(self.dir, "temp")
-        os.makedirs(temp)
-        give_to_server_user(temp, 0o755)
-        user_line = f"user {SERVER_USER};" if SERVER_USER else ""
-        top = os.path.join(conf_dir, "nginx.conf")
-        with open(top, "w") as f:
-            f.write(f'''{user_line}
-worker_processes 2;
-pid {self.dir}/nginx.pid;
-error_log {error_log} warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    fastcgi_temp_path {temp}/fastcgi;
-    proxy_temp_path {temp}/proxy;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost;
-        include billing-checkout.conf;
-    }}
-}}
-''')
-        check = subprocess.run(["nginx", "-t", "-p", self.dir, "-c", top], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx -t: {check.stderr.strip()}")
-        self.proc = start(["nginx", "-p", self.dir, "-c", top, "-g", "daemon off;"],
-                          os.path.join(self.dir, "server.out"))
-        wait_for_port(port, self.proc)
-        return port
-
-
-MOUNTS = {m.name: m for m in (Lighttpd, ApacheFcgid, ApacheProxyFcgi, ApacheCgi, NginxSpawnFcgi)}
-CONCURRENCY_MOUNTS = ("lighttpd", "apache-fcgid")
+# The concurrency check (concurrency()): mount -> (time limit in s, processes the web server must start for the
+# burst). mod_fcgid retries once a second, so 60 s would mean one request at a time there; the shipped config
+# allows 32 processes, and the burst must make mod_fcgid start at least half of them.
+BURST = {"lighttpd": (20, 0), "apache-fcgid": (40, 16)}
+CONCURRENCY_MOUNTS = tuple(BURST)
+# What a chunked body far over the web server's 1 MiB cap gets (huge_body): 413, except that mod_fcgid stops it
+# at FcgidMaxRequestLen with a 500 of its own; it has no way to send a 413.
+HUGE_CHUNKED_STATUS = {"apache-fcgid": 500}
 
 
 # ---------------------------------------------------------------- HTTP cases
-
-
-def http_request(port, method, path, body=None, headers=None, chunked=False, timeout=30):
-    """Sends one request over a fresh HTTP/1.1 connection; returns (status, {lower-name: value}, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        headers = dict(headers or {})
-        if chunked:
-            data = body
-            conn.putrequest(method, path)
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            conn.putheader("Transfer-Encoding", "chunked")
-            conn.endheaders()
-            # Two chunks, so the server really has to put the body together.
-            half = len(data) // 2
-            for part in (data[:half], data[half:]):
-                conn.send(b"%x\r\n%s\r\n" % (len(part), part))
-            conn.send(b"0\r\n\r\n")
-        else:
-            conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        collected = {}
-        for name, value in response.getheaders():
-            key = name.lower()
-            collected[key] = collected[key] + ", " + value if key in collected else value
-        return response.status, collected, data
-    finally:
-        conn.close()
 
 
 def auth(extra=None):
@@ -679,10 +214,11 @@ def concurrency(port, mount, count=200, latency_ms=300):
         problems.append(f"statuses {statuses}; first errors: {errors[:3]}")
     if len(urls) != count:
         problems.append(f"{len(urls)} distinct session urls, want {count}")
-    if elapsed >= mount.burst_limit_s:
-        problems.append(f"took {elapsed:.1f} s, want < {mount.burst_limit_s} s")
-    if started_processes < mount.burst_min_new_processes:
-        problems.append(f"{started_processes} processes started for the burst, want >= {mount.burst_min_new_processes}")
+    limit_s, min_new_processes = BURST[mount.name]
+    if elapsed >= limit_s:
+        problems.append(f"took {elapsed:.1f} s, want < {limit_s} s")
+    if started_processes < min_new_processes:
+        problems.append(f"{started_processes} processes started for the burst, want >= {min_new_processes}")
     if problems:
         answered = sorted(seconds for *_, seconds in results if seconds is not None)
         per_second = {}
@@ -869,7 +405,7 @@ def main():
             # A body far over the web server's cap: refused while most of it is unsent (huge_body).
             for chunked in (False, True):
                 status, by_binary, sent_at_answer, problems = huge_body(
-                    port, chunked=chunked, want_status=mount.huge_chunked_status if chunked else 413,
+                    port, chunked=chunked, want_status=HUGE_CHUNKED_STATUS.get(name, 413) if chunked else 413,
                     server_page=not chunked)
                 print(f"# {name}: {HUGE_BODY_BYTES >> 20} MiB body ({'chunked' if chunked else 'Content-Length'}) "
                       f"answered {status} by the {'binary' if by_binary else 'web server'} after "
