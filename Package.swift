@@ -23,6 +23,7 @@ let package = Package(
         // Libraries only so that the fuzzing package in Fuzz/ can depend on them.
         .library(name: "Billing", targets: ["Billing"]),
         .library(name: "FastCGI", targets: ["FastCGI"]),
+        .library(name: "HTTPResponder", targets: ["HTTPResponder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-configuration", exact: "1.4.0"),
@@ -44,10 +45,19 @@ let package = Package(
         .target(name: "CCurlPollFix"),
         // Caps the body bytes any libcurl transfer delivers to URLSession, counted after decompression.
         .target(name: "CCurlBodyCap"),
+        // The seam between transport and application: a request value, a response value, one protocol.
+        .target(
+            name: "HTTPResponder",
+            dependencies: [
+                .product(name: "HTTPTypes", package: "swift-http-types")
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "FastCGI",
             dependencies: [
                 "CFastCGI",
+                "HTTPResponder",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
@@ -55,6 +65,7 @@ let package = Package(
         .target(
             name: "Billing",
             dependencies: [
+                "HTTPResponder",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -89,13 +100,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BillingTests",
-            dependencies: ["Billing"],
+            dependencies: ["Billing", "HTTPResponder"],
             exclude: ["JSON/Resources", "JSON/gen_vectors.py"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FastCGITests",
-            dependencies: ["FastCGI"],
+            dependencies: ["FastCGI", "HTTPResponder"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -20,6 +20,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Billing", package: root),
                 .product(name: "FastCGI", package: root),
+                .product(name: "HTTPResponder", package: root),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

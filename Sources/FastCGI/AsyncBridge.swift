@@ -4,7 +4,7 @@ import Synchronization
 /// Runs async work to completion from a plain thread (a FastCGI worker or the CGI main thread).
 ///
 /// The worker threads are ours, not Swift's cooperative pool, so blocking one of them on a semaphore
-/// while the handler runs on the pool is safe: the pool never waits on a worker.
+/// while the responder runs on the pool is safe: the pool never waits on a worker.
 enum AsyncBridge {
     /// Starts `operation` as a task and blocks the calling thread until it has produced its result.
     static func run<Result: Sendable>(_ operation: @escaping @Sendable () async -> Result) -> Result {

@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 
 #if canImport(Glibc)
@@ -8,7 +9,7 @@ import HTTPTypes
 
 /// Serves exactly one request the plain-CGI way: parameters from the environment, body from stdin, response to stdout.
 public struct CGIRunner: Sendable {
-    /// The largest body read; a larger one becomes `RequestBody.tooLarge`.
+    /// The largest body read; a larger one becomes `Request.Body.tooLarge`.
     public var maxBodySize: Int
 
     /// Creates a runner with a body limit.
@@ -16,12 +17,12 @@ public struct CGIRunner: Sendable {
         self.maxBodySize = maxBodySize
     }
 
-    /// Reads the request, lets `handler` answer it and writes the answer to stdout.
-    public func run(environment: [String: String], handler: @escaping FastCGIHandler) {
+    /// Reads the request, lets `responder` answer it and writes the answer to stdout.
+    public func run(environment: [String: String], responder: some Responder) {
         let declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize)
         let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
         writeAll(
-            TransportResponses.answer(params: environment, handler: handler) {
+            TransportResponses.answer(params: environment, responder: responder) {
                 readBody(declared: declared, toEndOfInput: chunked)
             })
         // mod_cgid resets the client's connection when the program exits with body bytes unread, which would cut
@@ -45,7 +46,7 @@ public struct CGIRunner: Sendable {
 
     /// Reads exactly `CONTENT_LENGTH` bytes from stdin. Without one there is no body (RFC 3875 §4.2), except
     /// for a chunked request, whose body a server such as Apache streams to end of input: then read to the end.
-    private func readBody(declared: CGIEnvironment.DeclaredLength, toEndOfInput: Bool) -> RequestBody {
+    private func readBody(declared: CGIEnvironment.DeclaredLength, toEndOfInput: Bool) -> Request.Body {
         switch declared {
         case .absent:
             guard toEndOfInput else { return .bytes([]) }
@@ -94,25 +95,25 @@ public struct CGIRunner: Sendable {
 /// The path every request takes in both modes, and the few answers the transport gives on its own.
 enum TransportResponses {
     /// Builds the request from its parameters, reads its body with `readBody` (only once the head is valid), lets
-    /// `handler` answer, and returns the bytes to write; unusable parameters get `badRequest`.
+    /// `responder` answer, and returns the bytes to write; unusable parameters get `badRequest`.
     static func answer(
-        params: [String: String], handler: @escaping FastCGIHandler, readBody: () -> RequestBody
+        params: [String: String], responder: some Responder, readBody: () -> Request.Body
     ) -> [UInt8] {
         guard let request = request(params: params, readBody: readBody) else {
             return ResponseEncoder.encode(badRequest)
         }
-        return ResponseEncoder.encode(AsyncBridge.run { await handler(request) })
+        return ResponseEncoder.encode(AsyncBridge.run { await responder.respond(to: request) })
     }
 
     /// Builds the request from its parameters and reads its body with `readBody` (only once the head is valid);
     /// nil when the parameters are unusable, to be answered with `badRequest`.
-    static func request(params: [String: String], readBody: () -> RequestBody) -> FastCGIRequest? {
+    static func request(params: [String: String], readBody: () -> Request.Body) -> Request? {
         guard let head = try? CGIEnvironment.requestHead(from: params) else { return nil }
-        return FastCGIRequest(head: head, body: readBody(), remoteAddress: params["REMOTE_ADDR"])
+        return Request(head: head, body: readBody(), remoteAddress: params["REMOTE_ADDR"])
     }
 
     /// A request whose parameters are unusable (no valid `REQUEST_METHOD`).
-    static let badRequest = FastCGIResponse(
+    static let badRequest = Response(
         head: HTTPResponse(
             status: .badRequest, headerFields: [.contentType: "application/json", .cacheControl: "no-store"]),
         body: Array(#"{"detail":"Bad Request"}"#.utf8)

@@ -1,5 +1,6 @@
 import CFastCGI
 import Dispatch
+import HTTPResponder
 import Synchronization
 
 #if canImport(Glibc)
@@ -147,7 +148,7 @@ public final class FastCGIServer: Sendable {
     }
 
     /// Serves requests until SIGTERM or SIGUSR1, then lets in-flight requests finish and returns.
-    public func run(handler: @escaping FastCGIHandler) throws(ListenError) {
+    public func run(responder: some Responder) throws(ListenError) {
         Self.installSignalHandlers()
         // After our handlers: libfcgi only installs its own where the disposition is still default or ignored.
         _ = FCGX_Init()
@@ -173,7 +174,7 @@ public final class FastCGIServer: Sendable {
             mallopt(M_ARENA_MAX, 4)
         }
         for index in 0..<acceptorCount {
-            let worker = Worker(server: self, index: index, listenFD: listenFD, handler: handler)
+            let worker = Worker(server: self, index: index, listenFD: listenFD, responder: responder)
             worker.start()
         }
         waitForShutdown()
@@ -385,13 +386,13 @@ private final class Worker: Sendable {
     let server: FastCGIServer
     let index: Int
     let listenFD: Int32
-    let handler: FastCGIHandler
+    let responder: any Responder
 
-    init(server: FastCGIServer, index: Int, listenFD: Int32, handler: @escaping FastCGIHandler) {
+    init(server: FastCGIServer, index: Int, listenFD: Int32, responder: any Responder) {
         self.server = server
         self.index = index
         self.listenFD = listenFD
-        self.handler = handler
+        self.responder = responder
     }
 
     func start() {
@@ -425,7 +426,7 @@ private final class Worker: Sendable {
         FCGX_InitRequest(request, listenFD, 0)
         while server.accept(request, listenFD: listenFD, index: index) {
             let params = FastCGIExchange.params(of: request)
-            let bytes = TransportResponses.answer(params: params, handler: handler) {
+            let bytes = TransportResponses.answer(params: params, responder: responder) {
                 FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: server.maxBody)
             }
             FastCGIExchange.finish(request, writing: bytes)
@@ -447,7 +448,7 @@ private final class Worker: Sendable {
             server.requestStarted()
             let params = FastCGIExchange.params(of: accepted)
             if let slot = server.willReadBody() {
-                Worker(server: server, index: slot, listenFD: listenFD, handler: handler).start()
+                Worker(server: server, index: slot, listenFD: listenFD, responder: responder).start()
             }
             let request = TransportResponses.request(params: params) {
                 FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: server.maxBody)
@@ -459,8 +460,8 @@ private final class Worker: Sendable {
                 exchange.finish(writing: ResponseEncoder.encode(TransportResponses.badRequest), server: server)
                 continue
             }
-            Task { [handler, server] in
-                let response = await handler(request)
+            Task { [responder, server] in
+                let response = await responder.respond(to: request)
                 exchange.finish(writing: ResponseEncoder.encode(response), server: server)
             }
         }
@@ -503,7 +504,7 @@ private enum FastCGIExchange {
 
     /// Reads the body from FCGI_STDIN: `CONTENT_LENGTH` bytes, or to the end of the stream when the server
     /// sent none (nginx with a chunked request body), never keeping more than the limit.
-    static func body(of request: UnsafeMutablePointer<FCGX_Request>, declared: String?, limit: Int) -> RequestBody {
+    static func body(of request: UnsafeMutablePointer<FCGX_Request>, declared: String?, limit: Int) -> Request.Body {
         let expected: Int?
         switch CGIEnvironment.declaredLength(declared, limit: limit) {
         case .absent: expected = nil

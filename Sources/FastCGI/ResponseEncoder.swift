@@ -1,9 +1,10 @@
+import HTTPResponder
 import HTTPTypes
 
 /// Serializes a response the way CGI and FastCGI expect it: a `Status:` line, headers, a blank line, the body.
 public enum ResponseEncoder {
     /// The bytes to write to the web server for `response` (RFC 3875 §6.3.3 `Status:`; CRLF line ends).
-    public static func encode(_ response: FastCGIResponse) -> [UInt8] {
+    public static func encode(_ response: Response) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + response.body.count)
         let status = response.head.status

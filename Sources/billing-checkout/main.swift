@@ -110,20 +110,8 @@ do {
     fail("cannot start: \(error)", code: 1)
 }
 
-let handler: FastCGIHandler = { request in
-    let body: IncomingRequest.Body
-    switch request.body {
-    case .bytes(let bytes): body = .bytes(bytes)
-    case .tooLarge: body = .tooLarge
-    case .malformed(let reason): body = .malformed(reason)
-    }
-    let response = await application.respond(
-        to: IncomingRequest(head: request.head, body: body, remoteAddress: request.remoteAddress))
-    return FastCGIResponse(head: response.head, body: response.body)
-}
-
 if isCGI {
-    CGIRunner(maxBodySize: maxBodyBytes).run(environment: environment, handler: handler)
+    CGIRunner(maxBodySize: maxBodyBytes).run(environment: environment, responder: application)
     // The answer is complete. Closing stdout and stderr lets the web server finish the response now instead of
     // when the process has been torn down, about 4 ms later (docs/performance.md).
     close(1)
@@ -142,7 +130,7 @@ do {
     try FastCGIServer(
         address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes,
         bodyTimeoutSeconds: bodyTimeoutSeconds, dispatch: dispatch, report: { serverLogger.warning("\($0)") }
-    ).run(handler: handler)
+    ).run(responder: application)
 } catch {
     fail("\(error)", code: 71)
 }

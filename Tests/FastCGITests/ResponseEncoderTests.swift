@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// `ResponseEncoder.encode`: the exact bytes written back to the web server.
 @Suite struct ResponseEncoderTests {
     static func encoded(_ status: HTTPResponse.Status, _ fields: HTTPFields = [:], body: String = "") -> String {
-        let response = FastCGIResponse(head: HTTPResponse(status: status, headerFields: fields), body: Array(body.utf8))
+        let response = Response(head: HTTPResponse(status: status, headerFields: fields), body: Array(body.utf8))
         return String(decoding: ResponseEncoder.encode(response), as: UTF8.self)
     }
 

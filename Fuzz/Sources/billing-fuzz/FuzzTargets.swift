@@ -2,6 +2,7 @@ import Billing
 import Dispatch
 import FastCGI
 import Foundation
+import HTTPResponder
 import HTTPTypes
 import JWTKit
 import Logging
@@ -56,7 +57,8 @@ enum FuzzChecks {
             rest = rest[(newline + 1)...]
             if line.isEmpty { break }
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
         }
         let exchange = StripeExchange(status: status, headers: headers, body: Data(rest))
         let policy = RetryPolicy(maxRetries: 2)
@@ -99,7 +101,7 @@ enum FuzzChecks {
         let head = HTTPRequest(
             method: .post, scheme: "http", authority: "localhost", path: "/api/v1/billing/checkout",
             headerFields: [.authorization: "Bearer \(Fixture.token)", .contentType: "application/json"])
-        check(Fixture.respond(IncomingRequest(head: head, body: .bytes(bytes))))
+        check(Fixture.respond(Request(head: head, body: .bytes(bytes))))
     }
 
     /// A CGI environment (`NAME=VALUE` lines; a blank line, then the body) through the transport's reader and the
@@ -116,15 +118,15 @@ enum FuzzChecks {
         }
         params["HTTP_AUTHORIZATION"] = params["HTTP_AUTHORIZATION"] ?? "Bearer \(Fixture.token)"
         guard let head = try? CGIEnvironment.requestHead(from: params) else { return }
-        let incoming: IncomingRequest.Body
+        let incoming: Request.Body
         switch CGIEnvironment.declaredLength(params["CONTENT_LENGTH"], limit: 65536) {
         case .tooLarge: incoming = .tooLarge
         case .malformed: incoming = .malformed("fuzz")
         case .absent, .exactly: incoming = .bytes(body)
         }
-        let response = Fixture.respond(IncomingRequest(head: head, body: incoming))
+        let response = Fixture.respond(Request(head: head, body: incoming))
         check(response)
-        let encoded = ResponseEncoder.encode(FastCGIResponse(head: response.head, body: response.body))
+        let encoded = ResponseEncoder.encode(response)
         guard let end = encoded.firstRange(of: [13, 10, 13, 10]) else { fatalError("no end of headers") }
         for line in encoded[..<end.lowerBound].split(separator: 10)
         where line.dropLast().contains(13) || line.contains(0) {
@@ -138,7 +140,7 @@ enum FuzzChecks {
         let head = HTTPRequest(
             method: .post, scheme: "http", authority: "localhost", path: "/api/v1/billing/checkout",
             headerFields: [.authorization: "Bearer \(token)", .contentType: "application/json"])
-        let response = Fixture.respond(IncomingRequest(head: head, body: .bytes(Array("{}".utf8))))
+        let response = Fixture.respond(Request(head: head, body: .bytes(Array("{}".utf8))))
         check(response)
         guard [200, 401].contains(response.head.status.code) else {
             fatalError("a token got \(response.head.status.code)")
@@ -146,7 +148,7 @@ enum FuzzChecks {
     }
 
     /// Every answer has a contract status and a body that is a JSON object with `detail` or `url`.
-    static func check(_ response: OutgoingResponse) {
+    static func check(_ response: Response) {
         let allowed: Set<Int> = [200, 204, 400, 401, 403, 404, 405, 413, 422, 500, 502, 503, 504]
         guard allowed.contains(response.head.status.code) else { fatalError("status \(response.head.status.code)") }
         if response.head.status.code == 204 { return }
@@ -162,7 +164,7 @@ enum Fixture {
     static let token = makeToken()
     static let application = makeApplication()
 
-    static func respond(_ request: IncomingRequest) -> OutgoingResponse {
+    static func respond(_ request: Request) -> Response {
         blocking { await application.respond(to: request) }
     }
 

@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 
 /// Cross-origin rules: which browser origins may call the endpoint, and the headers that say so.
@@ -21,7 +22,7 @@ struct CORSPolicy: Sendable {
     }
 
     /// The answer to a preflight: 204 with the allow headers for an allowed origin asking for POST, else 400.
-    func preflightResponse(to request: HTTPRequest) -> OutgoingResponse {
+    func preflightResponse(to request: HTTPRequest) -> Response {
         guard let origin = allowedOrigin(of: request),
             request.headerFields[.accessControlRequestMethod]?.uppercased() == "POST"
         else {
@@ -34,11 +35,11 @@ struct CORSPolicy: Sendable {
             .accessControlMaxAge: "600",
             .vary: "Origin",
         ]
-        return OutgoingResponse(head: HTTPResponse(status: .noContent, headerFields: fields), body: [])
+        return Response(head: HTTPResponse(status: .noContent, headerFields: fields), body: [])
     }
 
     /// Adds `Access-Control-Allow-Origin` to an ordinary response for an allowed origin.
-    func decorate(_ response: inout OutgoingResponse, for request: HTTPRequest) {
+    func decorate(_ response: inout Response, for request: HTTPRequest) {
         guard let origin = allowedOrigin(of: request) else { return }
         response.head.headerFields[.accessControlAllowOrigin] = origin
         response.head.headerFields[.vary] = "Origin"

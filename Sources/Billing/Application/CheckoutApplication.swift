@@ -1,8 +1,9 @@
+import HTTPResponder
 import HTTPTypes
 import Logging
 
 /// The whole endpoint as one function from a request value to a response value; knows nothing of FastCGI.
-public struct CheckoutApplication: Sendable {
+public struct CheckoutApplication: Responder {
     private let routePath: String?
     private let controller: CheckoutController?
     private let cors: CORSPolicy
@@ -29,10 +30,10 @@ public struct CheckoutApplication: Sendable {
     }
 
     /// Answers one request and writes its log line.
-    public func respond(to request: IncomingRequest) async -> OutgoingResponse {
+    public func respond(to request: Request) async -> Response {
         let started = ContinuousClock.now
         var trace = CheckoutController.Trace()
-        var response: OutgoingResponse
+        var response: Response
         var failure: CheckoutError?
         do {
             response = try await route(request, trace: &trace)
@@ -45,8 +46,8 @@ public struct CheckoutApplication: Sendable {
         return response
     }
 
-    private func route(_ request: IncomingRequest, trace: inout CheckoutController.Trace) async throws(CheckoutError)
-        -> OutgoingResponse
+    private func route(_ request: Request, trace: inout CheckoutController.Trace) async throws(CheckoutError)
+        -> Response
     {
         guard let controller, let routePath else { throw .notConfigured }
         guard request.routePath == routePath else { throw .notFound }
@@ -62,7 +63,7 @@ public struct CheckoutApplication: Sendable {
     }
 
     private func log(
-        _ request: IncomingRequest, response: OutgoingResponse, failure: CheckoutError?,
+        _ request: Request, response: Response, failure: CheckoutError?,
         trace: CheckoutController.Trace, elapsed: Duration
     ) {
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000

@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 
 /// Handles an authenticated-to-be `POST` on the endpoint: auth, body, price, Stripe, in that order.
@@ -23,7 +24,7 @@ struct CheckoutController: Sendable {
     }
 
     /// Creates the session and answers `{"url": …}`, or throws the contract's error.
-    func checkout(_ request: IncomingRequest, trace: inout Trace) async throws(CheckoutError) -> OutgoingResponse {
+    func checkout(_ request: Request, trace: inout Trace) async throws(CheckoutError) -> Response {
         // Authentication first: an anonymous caller learns nothing about how its body would be judged.
         let token = try BearerToken.extract(from: request.head.headerFields)
         let user = try await verifier.identity(for: token)

@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 
 /// Every way a checkout request can fail, each with the status and body the contract gives it.
@@ -83,7 +84,7 @@ public enum CheckoutError: Error, Sendable, Equatable {
     }
 
     /// The response for this error, as the contract shapes it.
-    public var response: OutgoingResponse {
+    public var response: Response {
         .json(status, .object(JSONObject([("detail", detail)])), headers: headers)
     }
 }

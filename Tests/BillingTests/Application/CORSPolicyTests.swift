@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
         try await CheckoutApplicationTests.app(settings: Fixture.settings(cors: [origin]))
     }
 
-    static func preflight(from origin: String, method: String = "POST") -> IncomingRequest {
+    static func preflight(from origin: String, method: String = "POST") -> Request {
         Fixture.request(.options, headers: [.origin: origin, .accessControlRequestMethod: method])
     }
 

@@ -1,3 +1,4 @@
+import HTTPResponder
 import HTTPTypes
 import Testing
 
@@ -6,7 +7,7 @@ import Testing
 /// `CheckoutApplication.respond`, in process with a fake Stripe: every row of DESIGN §1.
 @Suite struct CheckoutApplicationTests {
     static let successBody = #"{"url":"https://checkout.stripe.com/c/pay/cs_test_1"}"#
-    static let validBody = IncomingRequest.Body.bytes(Array(#"{"success_url":"https://app.example.com/ok"}"#.utf8))
+    static let validBody = Request.Body.bytes(Array(#"{"success_url":"https://app.example.com/ok"}"#.utf8))
 
     static func app(_ stripe: FakeStripe = FakeStripe(), settings: Settings = Fixture.settings()) async throws
         -> CheckoutApplication
@@ -51,7 +52,7 @@ import Testing
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.authorization] = authorization
         let stripe = FakeStripe()
-        for body in [IncomingRequest.Body.bytes(Array("not json".utf8)), .malformed("short"), Self.validBody] {
+        for body in [Request.Body.bytes(Array("not json".utf8)), .malformed("short"), Self.validBody] {
             let response = try await Self.app(stripe).respond(to: Fixture.request(headers: headers, body: body))
             #expect(response.head.status.code == 401)
             #expect(response.bodyText == #"{"detail":"Not authenticated"}"#)

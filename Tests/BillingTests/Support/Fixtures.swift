@@ -1,4 +1,5 @@
 import Foundation
+import HTTPResponder
 import HTTPTypes
 import JWTKit
 import Logging
@@ -59,14 +60,14 @@ enum Fixture {
 
     static func request(
         _ method: HTTPRequest.Method = .post, path: String = route, headers: HTTPFields = [:],
-        body: IncomingRequest.Body = .bytes([])
-    ) -> IncomingRequest {
+        body: Request.Body = .bytes([])
+    ) -> Request {
         // A body is JSON unless the test says otherwise, as a browser's fetch() with a JSON body sends it.
         var headers = headers
         if case .bytes(let bytes) = body, !bytes.isEmpty, headers[.contentType] == nil {
             headers[.contentType] = "application/json"
         }
-        return IncomingRequest(
+        return Request(
             head: HTTPRequest(
                 method: method, scheme: "https", authority: "api.example.com", path: path, headerFields: headers),
             body: body)
@@ -103,7 +104,7 @@ struct FakeStripe: StripeClient {
     }
 }
 
-extension OutgoingResponse {
+extension Response {
     var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
