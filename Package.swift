@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "CCurlPollFix"),
         // Caps the body bytes any libcurl transfer delivers to URLSession, counted after decompression.
         .target(name: "CCurlBodyCap"),
+        // Detached threads and a lock whose waiters sleep at once, for the FastCGI workers and the Stripe deadlines.
+        .target(name: "Threads", swiftSettings: strict),
         // The seam between transport and application: a request value, a response value, one protocol.
         .target(
             name: "HTTPResponder",
@@ -58,6 +60,7 @@ let package = Package(
             dependencies: [
                 "CFastCGI",
                 "HTTPResponder",
+                "Threads",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
@@ -66,6 +69,7 @@ let package = Package(
             name: "Billing",
             dependencies: [
                 "HTTPResponder",
+                "Threads",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -127,6 +127,26 @@ struct FastCGIEndToEndTests {
         #expect(log.contains("stopped"))
     }
 
+    /// An idle process's threads wait in poll(); on its own Unix socket the stop signal's shutdown(SHUT_RD) wakes
+    /// them with a hang-up, which is the process's own doing, not another holder's (that would exit 71).
+    @Test(
+        "an idle process exits 0 on a stop signal, on every kind of socket",
+        arguments: dispatchModes, FastCGIProcess.Socket.allCases)
+    func idleShutdown(dispatch: String, socket: FastCGIProcess.Socket) async throws {
+        let harness = try await CheckoutHarness()
+        let server = try await FastCGIProcess(settings: Self.settings(harness, dispatch: dispatch), socket: socket)
+        // One answer first, so that the process is serving, then a pause, so that its threads are back in poll().
+        let connection = try server.connect()
+        try connection.send(
+            params: FastCGIProcess.params(method: "GET", path: "/elsewhere", body: "", contentType: nil), body: Data())
+        #expect(try await connection.response().status == 404)
+        try await Task.sleep(for: .milliseconds(300))
+        server.signal(SIGTERM)
+        let (status, log) = try await server.waitForExit()
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("stopped"))
+    }
+
     /// The web server has connected and sent these requests; closing the socket under them would reset them,
     /// and lighttpd then answers 500 or closes its client's connection without an answer (seen in `tests/soak`).
     @Test(

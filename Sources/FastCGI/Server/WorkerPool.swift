@@ -1,0 +1,75 @@
+import HTTPResponder
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The accepting threads of one serving process and what they share: the lifecycle, the acceptor, the places for
+/// requests in flight, and what each thread is doing.
+final class WorkerPool: Sendable {
+    /// How each accepted request is served.
+    let dispatch: FastCGIServer.Dispatch
+    /// The listening socket every `FCGX_Request` is initialized with.
+    let listenFD: Int32
+    /// The largest body read; a larger one becomes `Request.Body.tooLarge`.
+    let maxBodySize: Int
+    /// The application.
+    let responder: any Responder
+    let lifecycle: ServerLifecycle
+    let roster: WorkerRoster
+    let acceptor: Acceptor
+    /// `.tasks`: at most `workers` requests in flight.
+    let places: Places
+    /// Threads that accept at the start: all workers with `.threads`, a few with `.tasks`.
+    private let acceptorCount: Int
+
+    /// How long a stopping process waits for a worker that is still reading a request's params.
+    private static let acceptLimit = Duration.seconds(5)
+
+    /// A pool serving up to `workers` requests at once on `listenFD`; nothing runs until `start`.
+    init(
+        listenFD: Int32, socketCanBeShut: Bool, workers: Int, maxBodySize: Int, bodyTimeoutSeconds: Int,
+        dispatch: FastCGIServer.Dispatch, responder: any Responder, report: @escaping @Sendable (String) -> Void
+    ) {
+        let workers = max(1, workers)
+        self.dispatch = dispatch
+        self.listenFD = listenFD
+        self.maxBodySize = maxBodySize
+        self.responder = responder
+        // Accepting and reading a request is quick (web servers send a request whole), so a few threads keep up;
+        // more than one, so that a server that is slow to send one request does not hold up the rest.
+        self.acceptorCount = dispatch == .threads ? workers : min(workers, 4)
+        self.roster = WorkerRoster(started: acceptorCount, limit: dispatch == .threads ? acceptorCount : workers)
+        self.lifecycle = ServerLifecycle(socketCanBeShut: socketCanBeShut)
+        self.acceptor = Acceptor(
+            listenFD: listenFD, bodyTimeoutSeconds: bodyTimeoutSeconds, lifecycle: lifecycle, roster: roster,
+            report: report)
+        self.places = Places(count: workers)
+    }
+
+    /// Starts the accepting threads.
+    func start() {
+        for index in 0..<acceptorCount {
+            Worker(pool: self, index: index).start()
+        }
+    }
+
+    /// Blocks until the process was asked to stop, the backlog is drained and no worker is between accepting a
+    /// request and finishing it.
+    func waitUntilStopped() {
+        while lifecycle.current.isServing {
+            usleep(20_000)
+        }
+        let began = ContinuousClock.now
+        while true {
+            usleep(20_000)
+            // A worker inside FCGX_Accept_r may already hold a connection whose params it is reading: leaving
+            // then would drop that request. Only a web server that connects and never sends could keep a
+            // worker there; after `acceptLimit` such a worker no longer holds up the exit.
+            let patient = ContinuousClock.now - began < Self.acceptLimit
+            if roster.isSettled(patient: patient) && places.isIdle { return }
+        }
+    }
+}
