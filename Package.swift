@@ -61,6 +61,7 @@ let package = Package(
                 "CFastCGI",
                 "HTTPResponder",
                 "Threads",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
@@ -110,7 +111,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FastCGITests",
-            dependencies: ["FastCGI", "HTTPResponder"],
+            dependencies: [
+                "FastCGI", "HTTPResponder", .product(name: "Configuration", package: "swift-configuration"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

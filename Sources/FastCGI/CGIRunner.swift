@@ -10,11 +10,11 @@ import HTTPTypes
 /// Serves exactly one request the plain-CGI way: parameters from the environment, body from stdin, response to stdout.
 public struct CGIRunner: Sendable {
     /// The largest body read; a larger one becomes `Request.Body.tooLarge`.
-    public var maxBodySize: Int
+    private let maxBodySize: Int
 
-    /// Creates a runner with a body limit.
-    public init(maxBodySize: Int) {
-        self.maxBodySize = maxBodySize
+    /// Creates a runner; of the configuration, a CGI request only needs the body limit.
+    public init(configuration: TransportConfiguration = TransportConfiguration()) {
+        self.maxBodySize = configuration.maxBodyBytes
     }
 
     /// Reads the request, lets `responder` answer it and writes the answer to stdout.

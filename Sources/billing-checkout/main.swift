@@ -72,24 +72,20 @@ setenv("XDG_DATA_HOME", "/dev/null/billing-checkout-keeps-no-data", 1)
 LoggingSystem.bootstrap { StderrLogHandler(label: $0) }
 var logger = Logger(label: "billing-checkout")
 
+// The application's settings and the transport's come from one reader, so that every problem is reported at once.
+let loaded = await SettingsLoader.read(environment: environment)
+var problems = loaded.problems
+let transport = TransportConfiguration(reader: loaded.reader, problems: &problems)
 let application: CheckoutApplication
-var workers = 160
-var dispatch = FastCGIServer.Dispatch.tasks
-var maxBodyBytes = 64 * 1024
-var bodyTimeoutSeconds = 30
 do {
-    let settings = try await SettingsLoader.load(environment: environment)
+    guard problems.isEmpty, let settings = loaded.settings else { throw SettingsError(problems: problems) }
     StderrLogHandler.format = settings.logFormat
     let verifier = try await TokenVerifier.make(settings: settings.jwt)
     logger.logLevel = settings.logLevel
-    workers = settings.workers
-    dispatch = FastCGIServer.Dispatch(rawValue: settings.fastcgiDispatch) ?? .tasks
-    maxBodyBytes = settings.maxBodyBytes
-    bodyTimeoutSeconds = settings.bodyTimeoutSeconds
     // URLSession stops reading an answer at StripeAnswerLimit.maxBytes, but only libcurl can stop a transfer in
     // time (a compressed answer inflates faster than URLSession sees it): it aborts past twice that.
     billing_curl_body_cap_set(2 * StripeAnswerLimit.maxBytes)
-    let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: workers, logger: logger)
+    let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: transport.workers, logger: logger)
     application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
     if options.checkOnly {
         print("settings are valid")
@@ -111,7 +107,7 @@ do {
 }
 
 if isCGI {
-    CGIRunner(maxBodySize: maxBodyBytes).run(environment: environment, responder: application)
+    CGIRunner(configuration: transport).run(environment: environment, responder: application)
     // The answer is complete. Closing stdout and stderr lets the web server finish the response now instead of
     // when the process has been torn down, about 4 ms later (docs/performance.md).
     close(1)
@@ -122,14 +118,13 @@ if isCGI {
 logger.info(
     "serving FastCGI",
     metadata: [
-        "workers": "\(workers)", "dispatch": "\(dispatch.rawValue)",
+        "workers": "\(transport.workers)", "dispatch": "\(transport.dispatch.rawValue)",
         "listen": "\(options.listen ?? .inherited)",
     ])
 let serverLogger = logger
 do {
     try FastCGIServer(
-        address: options.listen ?? .inherited, workers: workers, maxBodySize: maxBodyBytes,
-        bodyTimeoutSeconds: bodyTimeoutSeconds, dispatch: dispatch, report: { serverLogger.warning("\($0)") }
+        address: options.listen ?? .inherited, configuration: transport, report: { serverLogger.warning("\($0)") }
     ).run(responder: application)
 } catch {
     fail("\(error)", code: 71)

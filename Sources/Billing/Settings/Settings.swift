@@ -1,6 +1,7 @@
 import Logging
 
-/// Everything the endpoint needs to know, read once at start (see `SettingsLoader`).
+/// Everything the application needs to know, read once at start (see `SettingsLoader`). How requests reach it
+/// (workers, the body limit) is the transport's to know, not the application's.
 public struct Settings: Sendable {
     /// How to reach Stripe and what to ask of it.
     public var stripe: StripeSettings
@@ -12,16 +13,8 @@ public struct Settings: Sendable {
     public var allowedRedirectOrigins: Set<Origin>
     /// Browser origins allowed to call the endpoint cross-origin; empty turns CORS off.
     public var corsOrigins: Set<String>
-    /// The largest request body accepted, in bytes.
-    public var maxBodyBytes: Int
-    /// How long a FastCGI process waits for more of a request body before it answers 400.
-    public var bodyTimeoutSeconds: Int
     /// The path the endpoint answers on.
     public var routePath: String
-    /// How many requests one FastCGI process serves at once.
-    public var workers: Int
-    /// How the FastCGI transport serves them: `tasks` (a task per request) or `threads` (a thread per request).
-    public var fastcgiDispatch: String
     /// The lowest log level written.
     public var logLevel: Logger.Level
     /// How log lines are written: logfmt or JSON lines.
@@ -37,11 +30,7 @@ public struct Settings: Sendable {
         frontendURL: String,
         allowedRedirectOrigins: Set<Origin>,
         corsOrigins: Set<String> = [],
-        maxBodyBytes: Int = 64 * 1024,
-        bodyTimeoutSeconds: Int = 30,
         routePath: String = "/api/v1/billing/checkout",
-        workers: Int = 160,
-        fastcgiDispatch: String = Settings.dispatchModes[0],
         logLevel: Logger.Level = .info,
         logFormat: LogFormat = .logfmt,
         strictContentType: Bool = true
@@ -51,18 +40,11 @@ public struct Settings: Sendable {
         self.frontendURL = frontendURL
         self.allowedRedirectOrigins = allowedRedirectOrigins
         self.corsOrigins = corsOrigins
-        self.maxBodyBytes = maxBodyBytes
-        self.bodyTimeoutSeconds = bodyTimeoutSeconds
         self.routePath = routePath
-        self.workers = workers
-        self.fastcgiDispatch = fastcgiDispatch
         self.logLevel = logLevel
         self.logFormat = logFormat
         self.strictContentType = strictContentType
     }
-
-    /// The values `fastcgiDispatch` may take, the default first.
-    public static let dispatchModes = ["tasks", "threads"]
 
     /// Where Stripe sends the customer after paying, when the request names no `success_url`.
     public var defaultSuccessURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard?success=true" }

@@ -9,6 +9,22 @@ public struct SettingsError: Error, CustomStringConvertible {
     public var problems: [String]
     /// The problems, one per line.
     public var description: String { problems.joined(separator: "\n") }
+
+    /// An error for `problems`, one line each.
+    public init(problems: [String]) {
+        self.problems = problems
+    }
+}
+
+/// The settings as read: the application's, the reader they came from (for the other parts' settings), and every
+/// problem found.
+public struct LoadedSettings: Sendable {
+    /// The application's settings; nil when any of them is missing or invalid.
+    public var settings: Settings?
+    /// The trusted environment over `BILLING_ENV_FILE` over `BILLING_CONFIG`, for the transport's settings.
+    public var reader: ConfigReader
+    /// One line per problem, the files' first.
+    public var problems: [String]
 }
 
 /// Reads `Settings` with swift-configuration: environment over `.env` over the JSON file over defaults.
@@ -19,10 +35,20 @@ public enum SettingsLoader {
     }
 
     /// Loads and validates the settings from `environment` and the files it points at.
+    public static func load(environment: [String: String]) async throws -> Settings {
+        let loaded = await read(environment: environment)
+        guard loaded.problems.isEmpty, let settings = loaded.settings else {
+            throw SettingsError(problems: loaded.problems)
+        }
+        return settings
+    }
+
+    /// Reads and validates the settings from `environment` and the files it points at, and keeps the reader, so
+    /// that the other parts read theirs from the same sources.
     ///
     /// `BILLING_CONFIG` names an optional JSON file; `BILLING_ENV_FILE` an optional `.env` file
     /// (default: `.env` in the working directory, when present; an empty value means none).
-    public static func load(environment: [String: String]) async throws -> Settings {
+    public static func read(environment: [String: String]) async -> LoadedSettings {
         let trusted = trustedEnvironment(environment)
         let secretNames: Set<String> = ["STRIPE_SECRET_KEY", "JWT_SECRET"]
         var providers: [any ConfigProvider] = [
@@ -47,11 +73,11 @@ public enum SettingsLoader {
                 problems.append("BILLING_CONFIG: cannot read \(configPath) as a JSON object (\(type(of: error)))")
             }
         }
-        var reader = SettingsReader(config: ConfigReader(providers: providers))
+        let config = ConfigReader(providers: providers)
+        var reader = SettingsReader(config: config)
         let settings = reader.settings()
         problems += reader.problems
-        guard problems.isEmpty, let settings else { throw SettingsError(problems: problems) }
-        return settings
+        return LoadedSettings(settings: problems.isEmpty ? settings : nil, reader: config, problems: problems)
     }
 }
 
@@ -133,23 +159,13 @@ struct SettingsReader {
                 "logFormat (LOG_FORMAT) must be one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", ")), got \(formatName.loggable(limit: 40))"
             )
         }
-        let dispatch = (string("fastcgiDispatch") ?? Settings.dispatchModes[0]).lowercased()
-        if !Settings.dispatchModes.contains(dispatch) {
-            problems.append(
-                "fastcgiDispatch (FASTCGI_DISPATCH) must be one of \(Settings.dispatchModes.joined(separator: ", ")), got \(dispatch)"
-            )
-        }
         let settings = Settings(
             stripe: stripe,
             jwt: jwt,
             frontendURL: frontendURL ?? "",
             allowedRedirectOrigins: allowed,
             corsOrigins: cors,
-            maxBodyBytes: int("maxBodyBytes", default: 64 * 1024, range: 1024...(16 * 1024 * 1024)),
-            bodyTimeoutSeconds: int("bodyTimeoutSeconds", default: 30, range: 1...600),
             routePath: routePath,
-            workers: int("workers", default: 160, range: 1...1024),
-            fastcgiDispatch: dispatch,
             logLevel: level ?? .info,
             logFormat: format ?? .logfmt,
             strictContentType: bool("strictContentType") ?? true

@@ -7,43 +7,28 @@ import HTTPResponder
     import Darwin
 #endif
 
-/// A FastCGI server answering up to `workers` requests at once, in one of two ways (`Dispatch`).
+/// A FastCGI server answering up to `workers` requests at once, in one of two ways
+/// (`TransportConfiguration.Dispatch`).
 ///
 /// Either way one slow upstream call never holds up the others, and threads take turns to accept, each
 /// request in its own `FCGX_Request`.
 public struct FastCGIServer: Sendable {
-    /// How an accepted request is served while the application awaits Stripe.
-    public enum Dispatch: String, Sendable, CaseIterable {
-        /// A pool of `workers` threads; each accepts a request, blocks until the application has answered it,
-        /// writes the answer and accepts the next.
-        case threads
-        /// A few accepting threads read each request and hand it to a Swift task, which answers it and writes
-        /// the answer itself; at most `workers` requests are in flight.
-        case tasks
-    }
-
     private let address: ListenAddress
-    private let workers: Int
-    private let maxBodySize: Int
-    private let bodyTimeoutSeconds: Int
-    private let dispatch: Dispatch
+    private let configuration: TransportConfiguration
     private let report: @Sendable (String) -> Void
 
     /// Creates a server; nothing is opened until `run`. `report` receives a line for each problem the server
     /// works around while it serves (out of file descriptors, say).
     ///
-    /// `bodyTimeoutSeconds` bounds each wait for more of a request's body: a body that stops coming (a web server
-    /// that passes on a stalled client's body as it comes) ends short, and the request gets a 400, instead of
-    /// holding its place, and a stopping process, for as long as the web server waits.
+    /// The configuration's `bodyTimeoutSeconds` bounds each wait for more of a request's body: a body that stops
+    /// coming (a web server that passes on a stalled client's body as it comes) ends short, and the request gets
+    /// a 400, instead of holding its place, and a stopping process, for as long as the web server waits.
     public init(
-        address: ListenAddress, workers: Int, maxBodySize: Int, bodyTimeoutSeconds: Int = 30,
-        dispatch: Dispatch = .tasks, report: @escaping @Sendable (String) -> Void = { _ in }
+        address: ListenAddress, configuration: TransportConfiguration = TransportConfiguration(),
+        report: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.address = address
-        self.workers = workers
-        self.maxBodySize = maxBodySize
-        self.bodyTimeoutSeconds = bodyTimeoutSeconds
-        self.dispatch = dispatch
+        self.configuration = configuration
         self.report = report
     }
 
@@ -83,8 +68,8 @@ public struct FastCGIServer: Sendable {
             mallopt(M_ARENA_MAX, 4)
         }
         let pool = WorkerPool(
-            listenFD: listenFD, socketCanBeShut: socketCanBeShut, workers: workers, maxBodySize: maxBodySize,
-            bodyTimeoutSeconds: bodyTimeoutSeconds, dispatch: dispatch, responder: responder, report: report)
+            listenFD: listenFD, socketCanBeShut: socketCanBeShut, configuration: configuration, responder: responder,
+            report: report)
         pool.start()
         pool.waitUntilStopped()
         if case .unix(let path) = address { unlink(path) }

@@ -10,7 +10,7 @@ import HTTPResponder
 /// requests in flight, and what each thread is doing.
 final class WorkerPool: Sendable {
     /// How each accepted request is served.
-    let dispatch: FastCGIServer.Dispatch
+    let dispatch: TransportConfiguration.Dispatch
     /// The listening socket every `FCGX_Request` is initialized with.
     let listenFD: Int32
     /// The largest body read; a larger one becomes `Request.Body.tooLarge`.
@@ -28,15 +28,16 @@ final class WorkerPool: Sendable {
     /// How long a stopping process waits for a worker that is still reading a request's params.
     private static let acceptLimit = Duration.seconds(5)
 
-    /// A pool serving up to `workers` requests at once on `listenFD`; nothing runs until `start`.
+    /// A pool serving up to `configuration.workers` requests at once on `listenFD`; nothing runs until `start`.
     init(
-        listenFD: Int32, socketCanBeShut: Bool, workers: Int, maxBodySize: Int, bodyTimeoutSeconds: Int,
-        dispatch: FastCGIServer.Dispatch, responder: any Responder, report: @escaping @Sendable (String) -> Void
+        listenFD: Int32, socketCanBeShut: Bool, configuration: TransportConfiguration, responder: any Responder,
+        report: @escaping @Sendable (String) -> Void
     ) {
-        let workers = max(1, workers)
+        let workers = max(1, configuration.workers)
+        let dispatch = configuration.dispatch
         self.dispatch = dispatch
         self.listenFD = listenFD
-        self.maxBodySize = maxBodySize
+        self.maxBodySize = configuration.maxBodyBytes
         self.responder = responder
         // Accepting and reading a request is quick (web servers send a request whole), so a few threads keep up;
         // more than one, so that a server that is slow to send one request does not hold up the rest.
@@ -44,7 +45,8 @@ final class WorkerPool: Sendable {
         self.roster = WorkerRoster(started: acceptorCount, limit: dispatch == .threads ? acceptorCount : workers)
         self.lifecycle = ServerLifecycle(socketCanBeShut: socketCanBeShut)
         self.acceptor = Acceptor(
-            listenFD: listenFD, bodyTimeoutSeconds: bodyTimeoutSeconds, lifecycle: lifecycle, roster: roster,
+            listenFD: listenFD, bodyTimeoutSeconds: configuration.bodyTimeoutSeconds, lifecycle: lifecycle,
+            roster: roster,
             report: report)
         self.places = Places(count: workers)
     }

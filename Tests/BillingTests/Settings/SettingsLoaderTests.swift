@@ -43,20 +43,7 @@ import Testing
         #expect(settings.defaultSuccessURL == "https://app.example.com/dashboard?success=true")
         #expect(settings.allowedRedirectOrigins == [Fixture.appOrigin])
         #expect(settings.corsOrigins.isEmpty)
-        #expect(settings.maxBodyBytes == 64 * 1024)
-        #expect(settings.bodyTimeoutSeconds == 30)
         #expect(settings.routePath == "/api/v1/billing/checkout")
-    }
-
-    @Test("FASTCGI_DISPATCH chooses tasks (the default) or threads; anything else is a problem")
-    func fastcgiDispatch() async throws {
-        #expect(try await SettingsLoader.load(environment: Self.minimal).fastcgiDispatch == "tasks")
-        var environment = Self.minimal
-        environment["FASTCGI_DISPATCH"] = "Threads"
-        #expect(try await SettingsLoader.load(environment: environment).fastcgiDispatch == "threads")
-        environment["FASTCGI_DISPATCH"] = "fibers"
-        let problems = await Self.problems(environment)
-        #expect(problems == ["fastcgiDispatch (FASTCGI_DISPATCH) must be one of tasks, threads, got fibers"])
     }
 
     @Test("LOG_FORMAT chooses logfmt (the default) or json; anything else is a problem")
@@ -83,8 +70,22 @@ import Testing
         arguments: ["1e300", "3.5", "-1", "99999999999999999999999", "\"12x\""])
     func numbersFromFile(value: String) async throws {
         var environment = Self.minimal
-        environment["BILLING_CONFIG"] = try Self.file(#"{"workers": \#(value)}"#)
-        #expect(await Self.problems(environment) == ["workers (WORKERS) must be a whole number from 1 to 1024"])
+        environment["BILLING_CONFIG"] = try Self.file(#"{"stripe": {"timeoutSeconds": \#(value)}}"#)
+        #expect(
+            await Self.problems(environment) == [
+                "stripe.timeoutSeconds (STRIPE_TIMEOUT_SECONDS) must be a whole number from 1 to 300"
+            ])
+    }
+
+    @Test("the transport's settings are not the application's: SettingsLoader leaves them to the transport")
+    func transportSettingsLeftAlone() async throws {
+        var environment = Self.minimal
+        environment["WORKERS"] = "0"
+        environment["FASTCGI_DISPATCH"] = "fibers"
+        let loaded = await SettingsLoader.read(environment: environment)
+        #expect(loaded.problems.isEmpty)
+        #expect(loaded.settings != nil)
+        #expect(loaded.reader.string(forKey: "workers") == "0")
     }
 
     @Test("STRIPE_CHECKOUT_HOSTS lists host names; anything else is a problem")
@@ -201,11 +202,6 @@ import Testing
             (
                 "STRIPE_TIMEOUT_SECONDS", "0",
                 "stripe.timeoutSeconds (STRIPE_TIMEOUT_SECONDS) must be a whole number from 1 to 300"
-            ),
-            ("MAX_BODY_BYTES", "1.5", "maxBodyBytes (MAX_BODY_BYTES) must be a whole number from 1024 to 16777216"),
-            (
-                "BODY_TIMEOUT_SECONDS", "0",
-                "bodyTimeoutSeconds (BODY_TIMEOUT_SECONDS) must be a whole number from 1 to 600"
             ),
             (
                 "STRIPE_ALLOW_PROMOTION_CODES", "maybe",
