@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", exact: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", "4.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -66,9 +67,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The billing state (customers, subscriptions, open sessions, processed events) behind one protocol.
+        .target(name: "BillingStore", swiftSettings: strict),
+        // The embedded engine: one SQLite file (WAL, a busy timeout) shared by every process on a host.
+        .target(
+            name: "SQLiteStore",
+            dependencies: ["BillingStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Billing",
             dependencies: [
+                "BillingStore",
                 "HTTPResponder",
                 "Threads",
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -87,6 +97,7 @@ let package = Package(
                 "CCurlLeakFix",
                 "CCurlPollFix",
                 "CCurlBodyCap",
+                "SQLiteStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
@@ -99,7 +110,8 @@ let package = Package(
         .executableTarget(
             name: "stripe-stand-in",
             dependencies: [
-                .product(name: "FlyingFox", package: "FlyingFox")
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -107,6 +119,11 @@ let package = Package(
             name: "BillingTests",
             dependencies: ["Billing", "HTTPResponder"],
             exclude: ["JSON/Resources", "JSON/gen_vectors.py"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["BillingStore", "SQLiteStore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -219,4 +219,18 @@ struct AlwaysSucceeds: StripeClient {
     {
         CheckoutSession(id: "cs_fuzz", url: "https://checkout.stripe.com/c/pay/cs_fuzz")
     }
+
+    func expireCheckoutSession(id: String) async throws(CheckoutError) -> StripeSessionState {
+        StripeSessionState(id: id, status: "expired")
+    }
+
+    func subscription(id: String) async throws(CheckoutError) -> StripeSubscription {
+        StripeSubscription(
+            id: id, customerID: "cus_fuzz", status: "active", priceID: "price_fuzz", currentPeriodEnd: nil,
+            cancelAtPeriodEnd: false, created: nil, userID: nil)
+    }
+
+    func createPortalSession(customerID: String, returnURL: String) async throws(CheckoutError) -> String {
+        "https://billing.stripe.com/p/session/fuzz"
+    }
 }

@@ -27,6 +27,16 @@ public enum CheckoutError: Error, Sendable, Equatable {
     case stripeTimedOut
     /// Settings are missing or invalid (CGI mode only; FastCGI refuses to start).
     case notConfigured
+    /// The user holds a subscription that is not over (checkout).
+    case alreadySubscribed
+    /// No Stripe customer is known for the user (portal).
+    case noBillingAccount
+    /// Stripe has no Billing Portal configuration; `reason` (Stripe's message) is for the log.
+    case portalNotConfigured(reason: String)
+    /// The billing state could not be read or written; retry after `retryAfter` seconds.
+    case stateUnavailable(retryAfter: Int, reason: String)
+    /// A webhook whose `Stripe-Signature` does not verify; `reason` is for the log.
+    case invalidSignature(reason: String)
 
     /// The HTTP status of this error.
     var status: HTTPResponse.Status {
@@ -42,6 +52,10 @@ public enum CheckoutError: Error, Sendable, Equatable {
         case .stripeUnavailable: .serviceUnavailable
         case .stripeTimedOut: .gatewayTimeout
         case .notConfigured: .internalServerError
+        case .alreadySubscribed, .noBillingAccount: .conflict
+        case .portalNotConfigured: .internalServerError
+        case .stateUnavailable: .serviceUnavailable
+        case .invalidSignature: .badRequest
         }
     }
 
@@ -61,6 +75,11 @@ public enum CheckoutError: Error, Sendable, Equatable {
         case .stripeUnavailable: "Payment provider unavailable"
         case .stripeTimedOut: "Payment provider timed out"
         case .notConfigured: "Billing is not configured"
+        case .alreadySubscribed: "Already subscribed"
+        case .noBillingAccount: "No billing account"
+        case .portalNotConfigured: "Billing portal is not configured"
+        case .stateUnavailable: "Billing state unavailable"
+        case .invalidSignature: "Invalid signature"
         }
     }
 
@@ -69,7 +88,8 @@ public enum CheckoutError: Error, Sendable, Equatable {
         switch self {
         case .notAuthenticated, .invalidCredentials: [.wwwAuthenticate: "Bearer"]
         case .methodNotAllowed(let allow): [.allow: allow]
-        case .stripeUnavailable(let retryAfter, _): [.retryAfter: String(retryAfter)]
+        case .stripeUnavailable(let retryAfter, _), .stateUnavailable(let retryAfter, _):
+            [.retryAfter: String(retryAfter)]
         default: [:]
         }
     }
@@ -78,7 +98,8 @@ public enum CheckoutError: Error, Sendable, Equatable {
     var logReason: String? {
         switch self {
         case .invalidCredentials(let reason), .stripeRejected(let reason), .unreadableBody(let reason): reason
-        case .stripeUnavailable(_, let reason): reason
+        case .stripeUnavailable(_, let reason), .stateUnavailable(_, let reason): reason
+        case .portalNotConfigured(let reason), .invalidSignature(let reason): reason
         default: nil
         }
     }

@@ -22,6 +22,8 @@ public struct Settings: Sendable {
     /// Whether a body without a `Content-Type` is refused as not JSON (current FastAPI's default, a CSRF
     /// defence), or read as JSON as older FastAPI did.
     public var strictContentType: Bool
+    /// The billing loop: its routes, its state, its webhooks.
+    public var loop: LoopSettings
 
     /// Creates settings from their parts, with the documented defaults for the optional ones.
     public init(
@@ -33,7 +35,8 @@ public struct Settings: Sendable {
         routePath: String = "/api/v1/billing/checkout",
         logLevel: Logger.Level = .info,
         logFormat: LogFormat = .logfmt,
-        strictContentType: Bool = true
+        strictContentType: Bool = true,
+        loop: LoopSettings = LoopSettings()
     ) {
         self.stripe = stripe
         self.jwt = jwt
@@ -44,6 +47,7 @@ public struct Settings: Sendable {
         self.logLevel = logLevel
         self.logFormat = logFormat
         self.strictContentType = strictContentType
+        self.loop = loop
     }
 
     /// Where Stripe sends the customer after paying, when the request names no `success_url`.
@@ -76,6 +80,8 @@ public struct StripeSettings: Sendable {
     public var trialPeriodDays: Int?
     /// Hosts a Checkout Session's `url` may point at (lowercase); Stripe's own unless custom domains are used.
     public var checkoutHosts: Set<String>
+    /// Hosts a Billing Portal session's `url` may point at (lowercase).
+    public var portalHosts: Set<String>
 
     /// Creates Stripe settings, with the documented defaults for the optional ones.
     public init(
@@ -89,7 +95,8 @@ public struct StripeSettings: Sendable {
         allowPromotionCodes: Bool? = nil,
         automaticTax: Bool = false,
         trialPeriodDays: Int? = nil,
-        checkoutHosts: Set<String> = StripeSettings.defaultCheckoutHosts
+        checkoutHosts: Set<String> = StripeSettings.defaultCheckoutHosts,
+        portalHosts: Set<String> = StripeSettings.defaultPortalHosts
     ) {
         self.secretKey = secretKey
         self.defaultPriceID = defaultPriceID
@@ -102,10 +109,13 @@ public struct StripeSettings: Sendable {
         self.automaticTax = automaticTax
         self.trialPeriodDays = trialPeriodDays
         self.checkoutHosts = checkoutHosts
+        self.portalHosts = portalHosts
     }
 
     /// Stripe's Checkout host.
     public static let defaultCheckoutHosts: Set<String> = ["checkout.stripe.com"]
+    /// Stripe's Billing Portal host.
+    public static let defaultPortalHosts: Set<String> = ["billing.stripe.com"]
 
     /// The API version this code was written and tested against.
     public static let pinnedAPIVersion = "2024-06-20"
@@ -113,18 +123,28 @@ public struct StripeSettings: Sendable {
 
 /// The price configured for each plan, looked up by name when a token carries a plan claim.
 ///
-/// Plan names are only known when a token names one, so this is a lookup rather than a list.
+/// A token's plan is looked up by name; the plans named in the environment (`STRIPE_PRICES_<PLAN>`) and in the
+/// JSON file (`stripe.prices`) are also known by name, so that a subscription's price maps back to its plan.
 public struct PlanPrices: Sendable {
     private let lookup: @Sendable (String) -> String?
+    /// The plan names the settings spell out.
+    public let names: [String]
 
     /// Prices from a fixed table.
     public init(_ table: [String: String]) {
         self.lookup = { table[$0] }
+        self.names = table.keys.sorted()
     }
 
-    /// Prices from a lookup function (the settings reader).
-    public init(lookup: @escaping @Sendable (String) -> String?) {
+    /// Prices from a lookup function (the settings reader) and the plan names known.
+    public init(names: [String] = [], lookup: @escaping @Sendable (String) -> String?) {
         self.lookup = lookup
+        self.names = names
+    }
+
+    /// The plan whose configured price is `priceID`, if any.
+    public func plan(forPrice priceID: String) -> String? {
+        names.first { lookup($0) == priceID }
     }
 
     /// The price for `plan`, or nil when none is configured.

@@ -50,7 +50,7 @@ public enum SettingsLoader {
     /// (default: `.env` in the working directory, when present; an empty value means none).
     public static func read(environment: [String: String]) async -> LoadedSettings {
         let trusted = trustedEnvironment(environment)
-        let secretNames: Set<String> = ["STRIPE_SECRET_KEY", "JWT_SECRET"]
+        let secretNames: Set<String> = ["STRIPE_SECRET_KEY", "JWT_SECRET", "STRIPE_WEBHOOK_SECRET"]
         var providers: [any ConfigProvider] = [
             EnvironmentVariablesProvider(environmentVariables: trusted, secretsSpecifier: .specific(secretNames))
         ]
@@ -75,9 +75,28 @@ public enum SettingsLoader {
         }
         let config = ConfigReader(providers: providers)
         var reader = SettingsReader(config: config)
+        reader.planNames = Self.planNames(environment: trusted)
         let settings = reader.settings()
         problems += reader.problems
         return LoadedSettings(settings: problems.isEmpty ? settings : nil, reader: config, problems: problems)
+    }
+}
+
+extension SettingsLoader {
+    /// `STRIPE_PRICES_<PLAN>` variables and the keys of `stripe.prices` in the JSON file, lowercased.
+    static func planNames(environment: [String: String]) -> [String] {
+        var names = Set<String>()
+        for key in environment.keys where key.hasPrefix("STRIPE_PRICES_") && key.count > 14 {
+            names.insert(String(key.dropFirst(14)).lowercased())
+        }
+        if let path = environment["BILLING_CONFIG"], !path.isEmpty,
+            let data = FileManager.default.contents(atPath: path),
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let stripe = root["stripe"] as? [String: Any], let prices = stripe["prices"] as? [String: Any]
+        {
+            names.formUnion(prices.keys)
+        }
+        return names.filter(PriceResolver.isPlainName).sorted()
     }
 }
 
@@ -89,6 +108,9 @@ struct SettingsReader {
     init(config: ConfigReader) {
         self.config = config
     }
+
+    /// Plan names spelled out in the environment and the JSON file, for mapping a price back to its plan.
+    var planNames: [String] = []
 
     mutating func settings() -> Settings? {
         let secretKey = secret("stripe.secretKey", variable: "STRIPE_SECRET_KEY")
@@ -108,7 +130,7 @@ struct SettingsReader {
         let stripe = StripeSettings(
             secretKey: secretKey ?? Secret(""),
             defaultPriceID: string("stripe.priceId"),
-            planPrices: PlanPrices { plan in
+            planPrices: PlanPrices(names: planNames) { plan in
                 planReader.string(forKey: ConfigKey(["stripe", "prices", plan]))?.nonEmpty
             },
             apiBase: apiBase.trimmingTrailingSlashes(),
@@ -118,7 +140,8 @@ struct SettingsReader {
             allowPromotionCodes: bool("stripe.allowPromotionCodes"),
             automaticTax: bool("stripe.automaticTax") ?? false,
             trialPeriodDays: intIfSet("stripe.trialPeriodDays", range: 1...730),
-            checkoutHosts: hosts("stripe.checkoutHosts", default: StripeSettings.defaultCheckoutHosts)
+            checkoutHosts: hosts("stripe.checkoutHosts", default: StripeSettings.defaultCheckoutHosts),
+            portalHosts: hosts("stripe.portalHosts", default: StripeSettings.defaultPortalHosts)
         )
         let jwt = jwtSettings()
         let frontendURL = string("frontendUrl")
@@ -168,7 +191,8 @@ struct SettingsReader {
             routePath: routePath,
             logLevel: level ?? .info,
             logFormat: format ?? .logfmt,
-            strictContentType: bool("strictContentType") ?? true
+            strictContentType: bool("strictContentType") ?? true,
+            loop: loopSettings(legacyRoutePath: string("routePath"))
         )
         return problems.isEmpty ? settings : nil
     }
@@ -208,7 +232,7 @@ struct SettingsReader {
     }
 
     /// A secret from its own key, or from the file named by `<key>File` (`…_FILE`).
-    private mutating func secret(_ key: String, variable: String) -> Secret? {
+    mutating func secret(_ key: String, variable: String) -> Secret? {
         if let value = config.string(forKey: ConfigKey(key), isSecret: true)?.nonEmpty {
             return Secret(value)
         }
@@ -216,7 +240,7 @@ struct SettingsReader {
         return fileContents(path, setting: "\(key)File (\(variable)_FILE)").map { Secret($0) }
     }
 
-    private mutating func fileContents(_ path: String, setting: String) -> String? {
+    mutating func fileContents(_ path: String, setting: String) -> String? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
         else {
             problems.append("\(setting): cannot read \(path)")
@@ -227,19 +251,19 @@ struct SettingsReader {
         return trimmed.nonEmpty
     }
 
-    private func string(_ key: String) -> String? {
+    func string(_ key: String) -> String? {
         config.string(forKey: ConfigKey(key))?.trimmingCharacters(in: .whitespaces).nonEmpty
     }
 
     /// A list from a JSON array, or from a comma-separated string (the environment's form).
-    private func list(_ key: String) -> [String]? {
+    func list(_ key: String) -> [String]? {
         let items =
             config.stringArray(forKey: ConfigKey(key)) ?? string(key).map { $0.split(separator: ",").map(String.init) }
         return items?.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// Host names from a list setting, lowercased; each must be a plain DNS name (no scheme, port or path).
-    private mutating func hosts(_ key: String, default defaultValue: Set<String>) -> Set<String> {
+    mutating func hosts(_ key: String, default defaultValue: Set<String>) -> Set<String> {
         guard let listed = list(key) else { return defaultValue }
         var hosts = Set<String>()
         for entry in listed {
@@ -260,7 +284,7 @@ struct SettingsReader {
         return hosts
     }
 
-    private mutating func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
+    mutating func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
         intIfSet(key, range: range) ?? defaultValue
     }
 

@@ -142,28 +142,39 @@ public enum StripeResultMapping {
         redact: (String) -> String
     ) throws(CheckoutError) -> (id: String, url: String) {
         let requestID = exchange.requestID ?? "none"
+        guard case .object(let answer) = try json(of: exchange, redact: redact) else {
+            throw .stripeRejected(
+                reason: "Stripe answered \(exchange.status) with a body that is not a JSON object (request \(requestID))")
+        }
+        guard case .string(object)? = answer["object"] else {
+            throw .stripeRejected(reason: "Stripe's answer is not a \(object) object (request \(requestID))")
+        }
+        guard case .string(let id)? = answer["id"], StripeIdentifier.isPlausible(id, prefix: idPrefix) else {
+            throw .stripeRejected(reason: "Stripe's \(object) has no valid id (request \(requestID))")
+        }
+        guard case .string(let url)? = answer["url"], !url.isEmpty else {
+            throw .stripeRejected(reason: "Stripe's \(object) \(id) has no url (request \(requestID))")
+        }
+        if let problem = HostedPageURL.violation(in: url, hosts: hosts) {
+            throw .stripeRejected(
+                reason: "Stripe's \(object) \(id) has a url that is not sent to the browser: \(problem) "
+                    + "(request \(requestID))")
+        }
+        return (id, url)
+    }
+
+    /// The JSON of a 2xx answer; any other answer is the contract's error for it (a redirect, a rejection, an
+    /// outage with its `Retry-After`).
+    static func json(of exchange: StripeExchange, redact: (String) -> String) throws(CheckoutError) -> JSONValue {
+        let requestID = exchange.requestID ?? "none"
         switch exchange.status {
         case 200..<300:
-            guard case .object(let answer)? = StripeJSON.parse(exchange.body) else {
+            guard let value = StripeJSON.parse(exchange.body) else {
                 throw .stripeRejected(
                     reason: "Stripe answered \(exchange.status) with a body that is not a JSON object (request \(requestID))"
                 )
             }
-            guard case .string(object)? = answer["object"] else {
-                throw .stripeRejected(reason: "Stripe's answer is not a \(object) object (request \(requestID))")
-            }
-            guard case .string(let id)? = answer["id"], StripeIdentifier.isPlausible(id, prefix: idPrefix) else {
-                throw .stripeRejected(reason: "Stripe's \(object) has no valid id (request \(requestID))")
-            }
-            guard case .string(let url)? = answer["url"], !url.isEmpty else {
-                throw .stripeRejected(reason: "Stripe's \(object) \(id) has no url (request \(requestID))")
-            }
-            if let problem = HostedPageURL.violation(in: url, hosts: hosts) {
-                throw .stripeRejected(
-                    reason: "Stripe's \(object) \(id) has a url that is not sent to the browser: \(problem) "
-                        + "(request \(requestID))")
-            }
-            return (id, url)
+            return value
         case 300..<400:
             let location = exchange.headers["location"].map { redact($0).loggable(limit: 200) } ?? "nowhere"
             throw .stripeRejected(

@@ -64,8 +64,79 @@ public final class URLSessionStripeClient: StripeClient {
     public func createCheckoutSession(_ parameters: CheckoutSessionParameters, idempotencyKey: String)
         async throws(CheckoutError) -> CheckoutSession
     {
+        let exchange = try await perform(
+            method: "POST", path: "/v1/checkout/sessions", form: parameters.formFields, idempotencyKey: idempotencyKey)
+        var session = try StripeResultMapping.result(
+            of: exchange, checkoutHosts: settings.checkoutHosts, redact: redact)
+        if case .object(let object)? = StripeJSON.parse(exchange.body) {
+            session.expiresAt = StripeObjects.integer(object["expires_at"])
+        }
+        return session
+    }
+
+    /// Expires an open Checkout Session; a session that is no longer open is answered with its status.
+    public func expireCheckoutSession(id: String) async throws(CheckoutError) -> StripeSessionState {
+        let path = "/v1/checkout/sessions/\(try Self.pathComponent(id, prefix: "cs_"))"
+        let expired = try await perform(
+            method: "POST", path: path + "/expire", form: [], idempotencyKey: Self.freshIdempotencyKey())
+        if (200..<300).contains(expired.status) { return try sessionState(expired) }
+        // Stripe refuses to expire a session that is complete or already expired: read which it is.
+        guard expired.status == 400 else { return try sessionState(expired) }
+        return try sessionState(try await perform(method: "GET", path: path, form: [], idempotencyKey: nil))
+    }
+
+    /// Reads a subscription.
+    public func subscription(id: String) async throws(CheckoutError) -> StripeSubscription {
+        let path = "/v1/subscriptions/\(try Self.pathComponent(id, prefix: "sub_"))"
+        let exchange = try await perform(method: "GET", path: path, form: [], idempotencyKey: nil)
+        let value = try StripeResultMapping.json(of: exchange, redact: redact)
+        guard let subscription = StripeObjects.subscription(value) else {
+            throw .stripeRejected(
+                reason: "Stripe's answer is not a subscription (request \(exchange.requestID ?? "none"))")
+        }
+        return subscription
+    }
+
+    /// Creates a Billing Portal session and returns its URL, checked like a Checkout URL.
+    public func createPortalSession(customerID: String, returnURL: String) async throws(CheckoutError) -> String {
+        let exchange = try await perform(
+            method: "POST", path: "/v1/billing_portal/sessions",
+            form: [("customer", customerID), ("return_url", returnURL)], idempotencyKey: Self.freshIdempotencyKey())
+        if exchange.status == 400, let error = StripeErrorBody(exchange.body), let message = error.message,
+            message.contains("No configuration provided")
+        {
+            throw .portalNotConfigured(reason: "Stripe: \(redact(message).prefix(300))")
+        }
+        return try StripeResultMapping.hostedPage(
+            of: exchange, object: "billing_portal.session", idPrefix: "bps_", hosts: settings.portalHosts,
+            redact: redact
+        ).url
+    }
+
+    private func sessionState(_ exchange: StripeExchange) throws(CheckoutError) -> StripeSessionState {
+        let value = try StripeResultMapping.json(of: exchange, redact: redact)
+        guard let state = StripeObjects.sessionState(value) else {
+            throw .stripeRejected(
+                reason: "Stripe's answer is not a checkout.session (request \(exchange.requestID ?? "none"))")
+        }
+        return state
+    }
+
+    /// An id as it may appear in a path: a Stripe id, nothing that could change the path.
+    private static func pathComponent(_ id: String, prefix: String) throws(CheckoutError) -> String {
+        guard StripeIdentifier.isPlausible(id, prefix: prefix) else {
+            throw .stripeRejected(reason: "refused to call Stripe with the id \(id.loggable(limit: 60))")
+        }
+        return id
+    }
+
+    /// One call with Stripe's retry rules within `settings.timeoutSeconds`: the last answer, whatever its
+    /// status, for the caller to map; no answer at all is a timeout or unavailable.
+    private func perform(method: String, path: String, form: [(String, String)], idempotencyKey: String?)
+        async throws(CheckoutError) -> StripeExchange
+    {
         let deadline = ContinuousClock.now + .milliseconds(Int(settings.timeoutSeconds * 1000))
-        let request = makeRequest(parameters, idempotencyKey: idempotencyKey)
+        let request = makeRequest(method: method, path: path, form: form, idempotencyKey: idempotencyKey)
         var retries = 0
         while true {
             let remaining = ContinuousClock.now.duration(to: deadline)
@@ -83,15 +154,15 @@ public final class URLSessionStripeClient: StripeClient {
                 let wait = policy.delay(beforeRetry: retries, jitter: Double.random(in: 0...1), after: outcome)
                 if ContinuousClock.now + .milliseconds(Int(wait * 1000)) < deadline {
                     logger.notice(
-                        "retrying Stripe call", metadata: ["retry": "\(retries)", "after": "\(describe(attempt))"])
+                        "retrying Stripe call",
+                        metadata: ["call": "\(method) \(path)", "retry": "\(retries)", "after": "\(describe(attempt))"])
                     await sleep(wait)
                     continue
                 }
             }
             switch attempt {
             case .exchange(let exchange):
-                return try StripeResultMapping.result(
-                    of: exchange, checkoutHosts: settings.checkoutHosts, redact: redact)
+                return exchange
             case .failed(.timedOut, _):
                 throw .stripeTimedOut
             case .failed(_, let reason):
@@ -109,10 +180,20 @@ public final class URLSessionStripeClient: StripeClient {
         }
     }
 
-    private func makeRequest(_ parameters: CheckoutSessionParameters, idempotencyKey: String) -> URLRequest {
+    private func makeRequest(method: String, path: String, form: [(String, String)], idempotencyKey: String?)
+        -> URLRequest
+    {
         var request = template
-        request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key")
-        request.httpBody = Data(FormEncoder.encode(parameters.formFields))
+        let encoded = FormEncoder.encode(form)
+        if method == "GET" {
+            request.url = URL(string: settings.apiBase + path + (encoded.isEmpty ? "" : "?" + String(decoding: encoded, as: UTF8.self)))
+            request.setValue(nil, forHTTPHeaderField: "Content-Type")
+        } else {
+            request.url = URL(string: settings.apiBase + path)
+            request.httpBody = Data(encoded)
+        }
+        request.httpMethod = method
+        if let idempotencyKey { request.setValue(idempotencyKey, forHTTPHeaderField: "Idempotency-Key") }
         return request
     }
 

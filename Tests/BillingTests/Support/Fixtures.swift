@@ -102,6 +102,18 @@ struct FakeStripe: StripeClient {
         log.append(Call(parameters: parameters, idempotencyKey: idempotencyKey))
         return try result.get()
     }
+
+    func expireCheckoutSession(id: String) async throws(CheckoutError) -> StripeSessionState {
+        StripeSessionState(id: id, status: "expired")
+    }
+
+    func subscription(id: String) async throws(CheckoutError) -> StripeSubscription {
+        throw .stripeRejected(reason: "not scripted")
+    }
+
+    func createPortalSession(customerID: String, returnURL: String) async throws(CheckoutError) -> String {
+        throw .stripeRejected(reason: "not scripted")
+    }
 }
 
 extension Response {

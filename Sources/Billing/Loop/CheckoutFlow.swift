@@ -1,0 +1,77 @@
+import BillingStore
+import Foundation
+
+/// The store's side of a checkout: 409 for a user who is subscribed, the open session again for the same
+/// request, one session at a time per user however many requests race (two tabs, several processes or hosts).
+struct CheckoutFlow: Sendable {
+    let store: any BillingStore
+    let stripe: any StripeClient
+    /// How long a claim on a user's slot lasts: long enough for an expire and a create within Stripe's deadline.
+    let leaseSeconds: Double
+    let now: @Sendable () -> Double
+    let pause: @Sendable () async -> Void
+
+    /// Statuses after which a user may subscribe again.
+    static let endedStatuses: Set<String> = ["canceled", "incomplete_expired"]
+
+    /// The session for `parameters`: reused, or created (after expiring the user's other open session).
+    func session(for parameters: CheckoutSessionParameters, idempotencyKey: String) async throws(CheckoutError)
+        -> CheckoutSession
+    {
+        let userID = parameters.userID
+        let subscriptions = try await state { () async throws(StoreError) in
+            try await store.subscriptions(forUser: userID)
+        }
+        if subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
+        let request = SessionRequest(
+            priceID: parameters.priceID, successURL: parameters.successURL, cancelURL: parameters.cancelURL)
+        let giveUp = now() + leaseSeconds
+        while true {
+            let start = now()
+            let claim = try await state { () async throws(StoreError) in
+                try await store.beginCheckout(
+                    userID: userID, request: request, now: start, leaseUntil: start + leaseSeconds)
+            }
+            switch claim {
+            case .reuse(let open):
+                return CheckoutSession(id: open.sessionID, url: open.url, expiresAt: open.expiresAt)
+            case .busy:
+                guard now() < giveUp else {
+                    throw .stateUnavailable(
+                        retryAfter: 1, reason: "another checkout for the user is still being created")
+                }
+                await pause()
+            case .claimed(let claim, let replacing):
+                do {
+                    return try await create(
+                        parameters, request: request, claim: claim, replacing: replacing,
+                        idempotencyKey: idempotencyKey)
+                } catch {
+                    // Nothing half-written: the slot is freed for the next request.
+                    try? await store.abandonCheckout(userID: userID, claim: claim)
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func create(
+        _ parameters: CheckoutSessionParameters, request: SessionRequest, claim: String, replacing: OpenSession?,
+        idempotencyKey: String
+    ) async throws(CheckoutError) -> CheckoutSession {
+        if let replacing {
+            // A session for another price or other URLs must not stay payable next to the new one.
+            let old = try await stripe.expireCheckoutSession(id: replacing.sessionID)
+            if old.status == "complete" { throw .alreadySubscribed }
+        }
+        let session = try await stripe.createCheckoutSession(parameters, idempotencyKey: idempotencyKey)
+        // Stripe expires a session after 24 hours unless it says otherwise; an hour's margin.
+        let expiresAt = session.expiresAt ?? Int64(now()) + 23 * 3600
+        let open = OpenSession(sessionID: session.id, url: session.url, request: request, expiresAt: expiresAt)
+        let userID = parameters.userID
+        _ = try await state { () async throws(StoreError) in
+            try await store.finishCheckout(userID: userID, claim: claim, session: open)
+        }
+        return session
+    }
+}
