@@ -3,30 +3,6 @@ import Foundation
 import Logging
 import SystemPackage
 
-/// Settings could not be loaded; `problems` has one line per missing or invalid setting.
-public struct SettingsError: Error, CustomStringConvertible {
-    /// One human-readable line per problem, naming the setting and its environment variable.
-    public var problems: [String]
-    /// The problems, one per line.
-    public var description: String { problems.joined(separator: "\n") }
-
-    /// An error for `problems`, one line each.
-    public init(problems: [String]) {
-        self.problems = problems
-    }
-}
-
-/// The settings as read: the application's, the reader they came from (for the other parts' settings), and every
-/// problem found.
-public struct LoadedSettings: Sendable {
-    /// The application's settings; nil when any of them is missing or invalid.
-    public var settings: Settings?
-    /// The trusted environment over `BILLING_ENV_FILE` over `BILLING_CONFIG`, for the transport's settings.
-    public var reader: ConfigReader
-    /// One line per problem, the files' first.
-    public var problems: [String]
-}
-
 /// Reads `Settings` with swift-configuration: environment over `.env` over the JSON file over defaults.
 public enum SettingsLoader {
     /// Variables a client can set in CGI mode (`HTTP_*` from request headers) are never settings.
