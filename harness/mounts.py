@@ -81,6 +81,8 @@ def write_settings(workdir, stand_in, workers=64):
         "frontendUrl": FRONTEND,
         "corsOrigins": [FRONTEND],
         "workers": workers,
+        # Stateless, as the contract's cases expect (every checkout calls Stripe); the loop's checks set their own.
+        "database": {"url": "none"},
     }
     with open(path, "w") as f:
         json.dump(settings, f)
@@ -88,6 +90,17 @@ def write_settings(workdir, stand_in, workers=64):
     if SERVER_USER:
         os.chown(path, 0, pwd.getpwnam(SERVER_USER).pw_gid)
     os.chmod(path, 0o640)
+    return path
+
+
+def state_dir(workdir):
+    """A directory for the billing state's SQLite file, writable by the user the web server runs the binary as."""
+    path = os.path.join(workdir, "state")
+    os.makedirs(path, exist_ok=True)
+    if SERVER_USER:
+        entry = pwd.getpwnam(SERVER_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    os.chmod(path, 0o770)
     return path
 
 

@@ -18,11 +18,15 @@ public struct CGIRunner: Sendable {
 
     /// Reads the request, lets `responder` answer it and writes the answer to stdout.
     public func run(environment: [String: String], responder: some Responder) {
-        let declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize)
+        let limit =
+            (try? CGIEnvironment.requestHead(from: environment)).map {
+                responder.bodyLimit(for: $0, standard: maxBodySize)
+            } ?? maxBodySize
+        let declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: limit)
         let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
         writeAll(
             TransportResponses.answer(params: environment, responder: responder) {
-                readBody(declared: declared, toEndOfInput: chunked)
+                readBody(declared: declared, toEndOfInput: chunked, limit: limit)
             })
         // mod_cgid resets the client's connection when the program exits with body bytes unread, which would cut
         // the 413 off: read and discard the announced body (at most 16 MiB) after answering.
@@ -45,12 +49,12 @@ public struct CGIRunner: Sendable {
 
     /// Reads exactly `CONTENT_LENGTH` bytes from stdin. Without one there is no body (RFC 3875 §4.2), except
     /// for a chunked request, whose body a server such as Apache streams to end of input: then read to the end.
-    private func readBody(declared: CGIEnvironment.DeclaredLength, toEndOfInput: Bool) -> Request.Body {
+    private func readBody(declared: CGIEnvironment.DeclaredLength, toEndOfInput: Bool, limit: Int) -> Request.Body {
         switch declared {
         case .absent:
             guard toEndOfInput else { return .bytes([]) }
-            let bytes = read(upTo: maxBodySize + 1)
-            return bytes.count > maxBodySize ? .tooLarge : .bytes(bytes)
+            let bytes = read(upTo: limit + 1)
+            return bytes.count > limit ? .tooLarge : .bytes(bytes)
         case .malformed: return .malformed("CONTENT_LENGTH is not a number")
         case .tooLarge: return .tooLarge
         case .exactly(let length):

@@ -1,8 +1,10 @@
 import Billing
+import BillingStore
 import CCurlBodyCap
 import FastCGI
 import Foundation
 import Logging
+import SQLiteStore
 
 #if canImport(Glibc)
     import Glibc
@@ -86,7 +88,13 @@ do {
     // time (a compressed answer inflates faster than URLSession sees it): it aborts past twice that.
     billing_curl_body_cap_set(2 * StripeAnswerLimit.maxBytes)
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: transport.workers, logger: logger)
-    application = CheckoutApplication(settings: settings, verifier: verifier, stripe: stripe, logger: logger)
+    let store: (any BillingStore)?
+    switch settings.loop.database {
+    case .none: store = nil
+    case .sqlite(let path): store = try SQLiteBillingStore(path: path)
+    }
+    application = CheckoutApplication(
+        settings: settings, verifier: verifier, stripe: stripe, store: store, logger: logger)
     if options.checkOnly {
         print("settings are valid")
         exit(0)
@@ -101,6 +109,11 @@ do {
     for problem in error.problems {
         logger.error("configuration error", metadata: ["problem": "\(problem)"])
     }
+    application = .unconfigured(logger: logger)
+} catch let error as StoreError {
+    // A store that cannot be opened: FastCGI refuses to start with one line, CGI answers the contract's 500.
+    if !isCGI { fail("cannot open the billing state (DATABASE_URL): \(error.reason)", code: 78) }
+    logger.error("cannot open the billing state", metadata: ["reason": "\(error.reason)"])
     application = .unconfigured(logger: logger)
 } catch {
     fail("cannot start: \(error)", code: 1)

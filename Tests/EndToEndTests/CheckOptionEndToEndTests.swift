@@ -6,7 +6,7 @@ import Testing
 struct CheckOptionEndToEndTests {
     static let valid = [
         "STRIPE_SECRET_KEY": "sk_test_check", "JWT_SECRET": "check-secret-0123456789abcdef-0123456789",
-        "FRONTEND_URL": "https://app.example.com", "BILLING_ENV_FILE": "",
+        "FRONTEND_URL": "https://app.example.com", "BILLING_ENV_FILE": "", "DATABASE_URL": "none",
     ]
 
     @Test("valid settings: one line on stdout, exit 0")
@@ -15,6 +15,19 @@ struct CheckOptionEndToEndTests {
             try Binaries.billingCheckout(), arguments: ["--check"], environment: Self.valid)
         #expect(result.exitCode == 0)
         #expect(result.stdoutText == "settings are valid\n")
+    }
+
+    @Test("a billing state that cannot be opened: one line naming DATABASE_URL and why, exit 78")
+    func storeCannotOpen() async throws {
+        var environment = Self.valid
+        environment["DATABASE_URL"] = "sqlite:/nonexistent-billing-dir/billing.sqlite"
+        let result = try await ProcessRunner.run(
+            try Binaries.billingCheckout(), arguments: ["--check"], environment: environment)
+        #expect(result.exitCode == 78)
+        #expect(
+            result.stderrText
+                == "billing-checkout: cannot open the billing state (DATABASE_URL): the directory /nonexistent-billing-dir does not exist\n"
+        )
     }
 
     @Test("a bad WORKERS and a missing STRIPE_SECRET_KEY are reported together, and the exit is 78")

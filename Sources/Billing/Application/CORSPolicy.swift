@@ -22,15 +22,15 @@ struct CORSPolicy: Sendable {
     }
 
     /// The answer to a preflight: 204 with the allow headers for an allowed origin asking for POST, else 400.
-    func preflightResponse(to request: HTTPRequest) -> Response {
+    func preflightResponse(to request: HTTPRequest, method: HTTPRequest.Method = .post) -> Response {
         guard let origin = allowedOrigin(of: request),
-            request.headerFields[.accessControlRequestMethod]?.uppercased() == "POST"
+            request.headerFields[.accessControlRequestMethod]?.uppercased() == method.rawValue
         else {
             return .json(.badRequest, .object(JSONObject([("detail", "Disallowed CORS request")])))
         }
         let fields: HTTPFields = [
             .accessControlAllowOrigin: origin,
-            .accessControlAllowMethods: "POST, OPTIONS",
+            .accessControlAllowMethods: "\(method.rawValue), OPTIONS",
             .accessControlAllowHeaders: "Authorization, Content-Type, Idempotency-Key",
             .accessControlMaxAge: "600",
             .vary: "Origin",

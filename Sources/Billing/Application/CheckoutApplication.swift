@@ -1,20 +1,65 @@
+import BillingStore
+import Foundation
 import HTTPResponder
 import HTTPTypes
 import Logging
 
-/// The whole endpoint as one function from a request value to a response value; knows nothing of FastCGI.
+/// The billing endpoints as one function from a request value to a response value; knows nothing of FastCGI,
+/// nor of which database holds the state.
 public struct CheckoutApplication: Responder {
-    private let routePath: String?
+    private let prefix: String?
     private let controller: CheckoutController?
+    private let loop: Loop?
     private let cors: CORSPolicy
     private let logger: Logger
 
-    /// The endpoint with valid settings, a token verifier and a Stripe client.
-    public init(settings: Settings, verifier: TokenVerifier, stripe: any StripeClient, logger: Logger) {
-        self.routePath = settings.routePath
-        self.controller = CheckoutController(settings: settings, verifier: verifier, stripe: stripe)
+    /// The routes that need the billing state.
+    private struct Loop: Sendable {
+        let subscription: SubscriptionController
+        let portal: PortalController
+        /// Nil without a webhook secret: the webhook then answers 500 `Billing is not configured`.
+        let webhook: WebhookController?
+        let webhookMaxBodyBytes: Int
+    }
+
+    /// The endpoints with valid settings, a token verifier, a Stripe client and the billing state (nil:
+    /// stateless, checkout only).
+    public init(
+        settings: Settings, verifier: TokenVerifier, stripe: any StripeClient, store: (any BillingStore)? = nil,
+        logger: Logger
+    ) {
+        self.prefix = settings.loop.routePrefix
+        let controller = CheckoutController(settings: settings, verifier: verifier, stripe: stripe, store: store)
+        self.controller = controller
+        if let store {
+            let signature =
+                settings.loop.webhookSecrets.isEmpty
+                ? nil
+                : WebhookSignature(
+                    secrets: settings.loop.webhookSecrets, toleranceSeconds: settings.loop.webhookToleranceSeconds)
+            self.loop = Loop(
+                subscription: SubscriptionController(store: store, settings: settings),
+                portal: PortalController(
+                    store: store, stripe: stripe, redirectPolicy: controller.redirectPolicy,
+                    defaultReturnURL: settings.defaultReturnURL, strictContentType: settings.strictContentType),
+                webhook: signature.map {
+                    WebhookController(signature: $0, store: store, stripe: stripe, now: { Date().timeIntervalSince1970 })
+                },
+                webhookMaxBodyBytes: settings.loop.webhookMaxBodyBytes)
+        } else {
+            self.loop = nil
+        }
         self.cors = CORSPolicy(origins: settings.corsOrigins)
         self.logger = logger
+    }
+
+    /// The webhook's own cap on its route (Stripe's events can be larger than a browser's body); the
+    /// transport's `standard` cap on every other path.
+    public func bodyLimit(for head: HTTPRequest, standard: Int) -> Int {
+        guard let loop, let prefix, loop.webhook != nil,
+            Route.match(path: Request(head: head, body: .bytes([])).routePath, prefix: prefix) == .webhook
+        else { return standard }
+        return loop.webhookMaxBodyBytes
     }
 
     /// The endpoint when settings are missing or invalid (CGI mode): every request gets the contract's 500.
@@ -23,8 +68,9 @@ public struct CheckoutApplication: Responder {
     }
 
     private init(logger: Logger) {
-        self.routePath = nil
+        self.prefix = nil
         self.controller = nil
+        self.loop = nil
         self.cors = CORSPolicy(origins: [])
         self.logger = logger
     }
@@ -41,7 +87,10 @@ public struct CheckoutApplication: Responder {
             failure = error
             response = error.response
         }
-        cors.decorate(&response, for: request.head)
+        // CORS is for browsers; the webhook is Stripe's alone.
+        if let prefix, Route.match(path: request.routePath, prefix: prefix) != .webhook {
+            cors.decorate(&response, for: request.head)
+        }
         log(request, response: response, failure: failure, trace: trace, elapsed: ContinuousClock.now - started)
         return response
     }
@@ -49,17 +98,45 @@ public struct CheckoutApplication: Responder {
     private func route(_ request: Request, trace: inout CheckoutController.Trace) async throws(CheckoutError)
         -> Response
     {
-        guard let controller, let routePath else { throw .notConfigured }
-        guard request.routePath == routePath else { throw .notFound }
-        if cors.isPreflight(request.head) {
-            return cors.preflightResponse(to: request.head)
+        guard let controller, let prefix else { throw .notConfigured }
+        guard let route = Route.match(path: request.routePath, prefix: prefix) else { throw .notFound }
+        if route.needsState && loop == nil { throw .notFound }
+        if route.isBrowserRoute && cors.isPreflight(request.head) {
+            return cors.preflightResponse(to: request.head, method: route.method)
         }
-        guard request.head.method == .post else {
-            throw .methodNotAllowed(allow: cors.isEnabled ? "POST, OPTIONS" : "POST")
+        guard request.head.method == route.method else {
+            let allow = route.method.rawValue
+            throw .methodNotAllowed(allow: cors.isEnabled && route.isBrowserRoute ? "\(allow), OPTIONS" : allow)
         }
         // The size limit comes before authentication: nobody gets to make the process hold a huge body.
         if request.body == .tooLarge { throw .bodyTooLarge }
-        return try await controller.checkout(request, trace: &trace)
+        switch route {
+        case .checkout:
+            return try await controller.checkout(request, trace: &trace)
+        case .subscription:
+            let user = try await controller.authenticate(request, trace: &trace)
+            guard let loop else { throw .notFound }
+            return .json(.ok, try await loop.subscription.status(of: user.userID))
+        case .portal:
+            let user = try await controller.authenticate(request, trace: &trace)
+            guard let loop else { throw .notFound }
+            return .json(
+                .ok,
+                try await loop.portal.portal(
+                    for: user, body: try Self.bytes(of: request), contentType: request.head.headerFields[.contentType]))
+        case .webhook:
+            guard let webhook = loop?.webhook else { throw .webhookNotConfigured }
+            return try await webhook.receive(
+                body: try Self.bytes(of: request), headers: request.head.headerFields, trace: &trace)
+        }
+    }
+
+    private static func bytes(of request: Request) throws(CheckoutError) -> [UInt8] {
+        switch request.body {
+        case .bytes(let body): body
+        case .tooLarge: throw .bodyTooLarge
+        case .malformed(let reason): throw .unreadableBody(reason: reason)
+        }
     }
 
     private func log(
@@ -75,6 +152,9 @@ public struct CheckoutApplication: Responder {
         ]
         if let user = trace.userID { metadata["user"] = "\(user.loggable(limit: 100))" }
         if let id = trace.stripeRequestID { metadata["stripe_request_id"] = "\(id)" }
+        if let id = trace.eventID { metadata["event"] = "\(id)" }
+        if let type = trace.eventType { metadata["event_type"] = "\(type)" }
+        if let outcome = trace.eventOutcome { metadata["event_outcome"] = "\(outcome)" }
         if let reason = failure?.logReason { metadata["reason"] = "\(reason)" }
         let level: Logger.Level = response.head.status.code >= 500 ? .error : .info
         logger.log(level: level, "request", metadata: metadata)

@@ -1,3 +1,5 @@
+import BillingStore
+import Foundation
 import HTTPResponder
 import HTTPTypes
 
@@ -8,27 +10,40 @@ struct CheckoutController: Sendable {
     let stripe: any StripeClient
     let redirectPolicy: RedirectURLPolicy
     let prices: PriceResolver
+    /// The billing state, when there is one: the user's customer, 409 for the subscribed, one open session.
+    let store: (any BillingStore)?
 
-    init(settings: Settings, verifier: TokenVerifier, stripe: any StripeClient) {
+    init(settings: Settings, verifier: TokenVerifier, stripe: any StripeClient, store: (any BillingStore)? = nil) {
         self.settings = settings
         self.verifier = verifier
         self.stripe = stripe
         self.redirectPolicy = RedirectURLPolicy(allowedOrigins: settings.allowedRedirectOrigins)
         self.prices = PriceResolver(settings: settings.stripe)
+        self.store = store
+    }
+
+    /// The caller's identity from the bearer token, or the contract's 401.
+    func authenticate(_ request: Request, trace: inout Trace) async throws(CheckoutError) -> UserIdentity {
+        let token = try BearerToken.extract(from: request.head.headerFields)
+        let user = try await verifier.identity(for: token)
+        trace.userID = user.userID
+        return user
     }
 
     /// What the log line wants to know about a handled request.
     struct Trace: Sendable {
         var userID: String?
         var stripeRequestID: String?
+        /// The webhook's event, and what became of it (`applied`, `duplicate`).
+        var eventID: String?
+        var eventType: String?
+        var eventOutcome: String?
     }
 
     /// Creates the session and answers `{"url": …}`, or throws the contract's error.
     func checkout(_ request: Request, trace: inout Trace) async throws(CheckoutError) -> Response {
         // Authentication first: an anonymous caller learns nothing about how its body would be judged.
-        let token = try BearerToken.extract(from: request.head.headerFields)
-        let user = try await verifier.identity(for: token)
-        trace.userID = user.userID
+        let user = try await authenticate(request, trace: &trace)
         let bytes: [UInt8]
         switch request.body {
         case .bytes(let body): bytes = body
@@ -43,12 +58,19 @@ struct CheckoutController: Sendable {
             policy: redirectPolicy
         )
         let price = try prices.price(for: user)
+        // One Stripe customer per user: the store's, else the token's claim, else Checkout makes one from the email.
+        var customerID = user.stripeCustomerID
+        if let store {
+            let userID = user.userID
+            let known = try await state { () async throws(StoreError) in try await store.customer(forUser: userID) }
+            customerID = known ?? customerID
+        }
         let parameters = CheckoutSessionParameters(
             priceID: price,
             successURL: body.successURL,
             cancelURL: body.cancelURL,
             userID: user.userID,
-            customerID: user.stripeCustomerID,
+            customerID: customerID,
             customerEmail: user.email,
             allowPromotionCodes: settings.stripe.allowPromotionCodes,
             automaticTax: settings.stripe.automaticTax,
@@ -60,7 +82,15 @@ struct CheckoutController: Sendable {
         } else {
             idempotencyKey = URLSessionStripeClient.freshIdempotencyKey()
         }
-        let session = try await stripe.createCheckoutSession(parameters, idempotencyKey: idempotencyKey)
+        let session: CheckoutSession
+        if let store {
+            let flow = CheckoutFlow(
+                store: store, stripe: stripe, leaseSeconds: 2 * settings.stripe.timeoutSeconds + 5,
+                now: { Date().timeIntervalSince1970 }, pause: { try? await Task.sleep(for: .milliseconds(50)) })
+            session = try await flow.session(for: parameters, idempotencyKey: idempotencyKey)
+        } else {
+            session = try await stripe.createCheckoutSession(parameters, idempotencyKey: idempotencyKey)
+        }
         trace.stripeRequestID = session.requestID
         return .json(.ok, .object(JSONObject([("url", .string(session.url))])))
     }

@@ -27,6 +27,8 @@ public enum CheckoutError: Error, Sendable, Equatable {
     case stripeTimedOut
     /// Settings are missing or invalid (CGI mode only; FastCGI refuses to start).
     case notConfigured
+    /// A webhook arrived, but no `STRIPE_WEBHOOK_SECRET` is configured to verify it.
+    case webhookNotConfigured
     /// The user holds a subscription that is not over (checkout).
     case alreadySubscribed
     /// No Stripe customer is known for the user (portal).
@@ -51,7 +53,7 @@ public enum CheckoutError: Error, Sendable, Equatable {
         case .stripeRejected: .badGateway
         case .stripeUnavailable: .serviceUnavailable
         case .stripeTimedOut: .gatewayTimeout
-        case .notConfigured: .internalServerError
+        case .notConfigured, .webhookNotConfigured: .internalServerError
         case .alreadySubscribed, .noBillingAccount: .conflict
         case .portalNotConfigured: .internalServerError
         case .stateUnavailable: .serviceUnavailable
@@ -74,7 +76,7 @@ public enum CheckoutError: Error, Sendable, Equatable {
         case .stripeRejected: "Payment provider rejected the request"
         case .stripeUnavailable: "Payment provider unavailable"
         case .stripeTimedOut: "Payment provider timed out"
-        case .notConfigured: "Billing is not configured"
+        case .notConfigured, .webhookNotConfigured: "Billing is not configured"
         case .alreadySubscribed: "Already subscribed"
         case .noBillingAccount: "No billing account"
         case .portalNotConfigured: "Billing portal is not configured"
@@ -100,6 +102,7 @@ public enum CheckoutError: Error, Sendable, Equatable {
         case .invalidCredentials(let reason), .stripeRejected(let reason), .unreadableBody(let reason): reason
         case .stripeUnavailable(_, let reason), .stateUnavailable(_, let reason): reason
         case .portalNotConfigured(let reason), .invalidSignature(let reason): reason
+        case .webhookNotConfigured: "no STRIPE_WEBHOOK_SECRET is configured"
         default: nil
         }
     }

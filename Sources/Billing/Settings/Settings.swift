@@ -54,6 +54,8 @@ public struct Settings: Sendable {
     public var defaultSuccessURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard?success=true" }
     /// Where Stripe sends the customer after cancelling, when the request names no `cancel_url`.
     public var defaultCancelURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard?canceled=true" }
+    /// Where the Billing Portal sends the customer back, when the request names no `return_url`.
+    public var defaultReturnURL: String { frontendURL.trimmingTrailingSlashes() + "/dashboard" }
 }
 
 /// The Stripe part of the settings.

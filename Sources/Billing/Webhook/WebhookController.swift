@@ -12,14 +12,10 @@ struct WebhookController: Sendable {
     let stripe: any StripeClient
     let now: @Sendable () -> Double
 
-    /// What the log line wants to know.
-    struct Trace: Sendable {
-        var eventID: String?
-        var eventType: String?
-        var outcome: String?
-    }
-
-    func receive(body: [UInt8], headers: HTTPFields, trace: inout Trace) async throws(CheckoutError) -> Response {
+    /// Verifies, reads and applies one delivery.
+    func receive(body: [UInt8], headers: HTTPFields, trace: inout CheckoutController.Trace) async throws(CheckoutError)
+        -> Response
+    {
         try signature.verify(payload: body, header: headers[.stripeSignature], now: now())
         guard let event = WebhookEvent(body: body) else {
             throw .invalidSignature(reason: "the signed body is not a Stripe event")
@@ -27,14 +23,14 @@ struct WebhookController: Sendable {
         trace.eventID = event.id
         trace.eventType = event.type
         if try await state({ () async throws(StoreError) in try await store.isProcessed(eventID: event.id) }) {
-            trace.outcome = "duplicate"
+            trace.eventOutcome = "duplicate"
             return Self.received
         }
         let change = try await change(for: EventPlan.plan(for: event))
         let applied = try await state { () async throws(StoreError) in
             try await store.apply(change, eventID: event.id, eventType: event.type, now: now())
         }
-        trace.outcome = applied ? "applied" : "duplicate"
+        trace.eventOutcome = applied ? "applied" : "duplicate"
         return Self.received
     }
 

@@ -31,7 +31,7 @@ struct Worker: Sendable {
         while pool.acceptor.accept(request, index: index) {
             let params = FastCGIExchange.params(of: request)
             let bytes = TransportResponses.answer(params: params, responder: pool.responder) {
-                FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: pool.maxBodySize)
+                FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(params))
             }
             FastCGIExchange.finish(request, writing: bytes)
             pool.roster.set(.waiting, of: index)
@@ -55,7 +55,7 @@ struct Worker: Sendable {
                 Worker(pool: pool, index: slot).start()
             }
             let request = TransportResponses.request(params: params) {
-                FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: pool.maxBodySize)
+                FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(params))
             }
             pool.roster.didReadBody()
             pool.roster.set(.waiting, of: index)

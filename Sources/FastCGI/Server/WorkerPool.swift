@@ -74,4 +74,10 @@ final class WorkerPool: Sendable {
             if roster.isSettled(patient: patient) && places.isIdle { return }
         }
     }
+
+    /// The body limit for a request: the responder's for its head, else the configured one.
+    func bodyLimit(_ params: [String: String]) -> Int {
+        guard let head = try? CGIEnvironment.requestHead(from: params) else { return maxBodySize }
+        return responder.bodyLimit(for: head, standard: maxBodySize)
+    }
 }

@@ -9,7 +9,11 @@ struct CheckoutHarness: Sendable {
     let standIn: StandIn
     let binary: URL
     let jwtSecret: String
+    /// This harness's own SQLite file for the billing state.
+    let databasePath: String
     static let path = "/api/v1/billing/checkout"
+    static let prefix = "/api/v1/billing"
+    static let webhookSecret = "whsec_standin_test_secret"
     static let frontend = "http://localhost:3000"
 
     init(stripeKey: String = StandIn.secretKey, jwtSecret: String = Tokens.secret) async throws {
@@ -18,9 +22,13 @@ struct CheckoutHarness: Sendable {
         standIn = try await StandIn(secretKey: stripeKey)
         self.jwtSecret = jwtSecret
         binary = try Binaries.billingCheckout()
+        databasePath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "billing-e2e-\(UUID().uuidString).sqlite"
+        ).path
     }
 
-    /// The settings every test starts from, pointing at this harness's stand-in.
+    /// The settings every test starts from, pointing at this harness's stand-in: stateless (`DATABASE_URL=none`),
+    /// checkout as §1–3 of the design has it; `loopSettings` adds the billing state.
     var settings: [String: String] {
         [
             "PATH": "/usr/bin:/bin",
@@ -32,7 +40,15 @@ struct CheckoutHarness: Sendable {
             "STRIPE_TIMEOUT_SECONDS": "5",
             "FRONTEND_URL": Self.frontend,
             "BILLING_ENV_FILE": "",
+            "DATABASE_URL": "none",
         ]
+    }
+
+    /// The settings with the billing loop on: this harness's own SQLite file and the stand-in's webhook secret.
+    var loopSettings: [String: String] {
+        settings.merging(
+            ["DATABASE_URL": "sqlite:\(databasePath)", "STRIPE_WEBHOOK_SECRET": Self.webhookSecret]
+        ) { $1 }
     }
 
     /// The meta-variables of a JSON POST to the endpoint, for tests that pipe raw bytes themselves.
