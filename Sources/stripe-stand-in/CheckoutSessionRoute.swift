@@ -1,132 +1,77 @@
 import FlyingFox
 import Foundation
 
-/// Handles `POST /v1/checkout/sessions`: faults, latency, auth, idempotency, validation and the session object.
+/// Serves `/v1/checkout/sessions`: create, retrieve and expire.
 struct CheckoutSessionRoute: Sendable {
 
     /// The shared stand-in state.
     let standIn: StandIn
 
-    /// Answers one checkout request, or returns a response that makes FlyingFox drop the connection.
-    func handle(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let requestID = StripeIdentifier.make("req_", length: 14)
-        let body = String(decoding: try await request.bodyData, as: UTF8.self)
-        let params = FormDecoder.pairs(from: body)
-        let idempotencyKey = request.headers[HTTPHeader("Idempotency-Key")]
-        await standIn.record(
-            RecordedRequest(
-                method: request.method.rawValue, path: request.path, headers: Self.lowercasedHeaders(request.headers),
-                body: body, params: params, idempotencyKey: idempotencyKey, receivedAt: Date()))
-
-        var omitURL = false
-        switch await standIn.nextFault() {
-        case .status(let code, let shouldRetry, let errorCode):
-            return Fault.statusResponse(code: code, shouldRetry: shouldRetry, errorCode: errorCode).httpResponse(
-                requestID: requestID)
-        case .nonJSON(let status):
-            return Fault.nonJSONResponse(status: status).httpResponse(requestID: requestID)
-        case .drop:
-            return ConnectionDropper.response
-        case .hang:
-            try await Task.sleep(for: .seconds(Self.hangSeconds))
-            return ConnectionDropper.response
-        case .latency(let milliseconds):
-            try await Task.sleep(for: .milliseconds(milliseconds))
-        case .noURL:
-            omitURL = true
-        case .answer(let answer):
-            return answer.response.httpResponse(requestID: requestID)
-        case nil:
-            break
-        }
-        let added = await standIn.addedLatency()
-        if added > 0 { try await Task.sleep(for: .milliseconds(added)) }
-
-        var response = await respond(
-            authorization: request.headers[.authorization], params: params,
-            idempotencyKey: idempotencyKey, omitURL: omitURL)
-        if let idempotencyKey { response.headers["Idempotency-Key"] = idempotencyKey }
-        return response.httpResponse(requestID: requestID)
-    }
-
-    /// How long a `hang` fault keeps the connection open before dropping it.
-    static let hangSeconds: Double = 600
-
-    /// Applies auth, then idempotency, then validation and session creation.
-    private func respond(authorization: String?, params: [FormPair], idempotencyKey: String?, omitURL: Bool) async
-        -> StandInResponse
-    {
-        if let authError = APIKeyCheck(secretKey: standIn.secretKey).error(forAuthorization: authorization) {
-            return authError
-        }
-        guard let idempotencyKey else {
-            return createSession(params: params, omitURL: omitURL)
-        }
-        switch await standIn.beginIdempotent(key: idempotencyKey, params: params) {
-        case .replay(var stored):
-            stored.headers["Idempotent-Replayed"] = "true"
-            return stored
-        case .mismatch:
-            return .stripeError(
-                400, type: "idempotency_error", code: nil,
-                message:
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with. "
-                    + "Try using a key other than '\(idempotencyKey)' if you meant to execute a different request.")
-        case .inProgress:
-            return .stripeError(
-                409, type: "idempotency_error", code: "idempotency_key_in_use",
-                message:
-                    "There is currently another in-progress request using this Stripe-Idempotency-Key. "
-                    + "Please try again later.")
-        case .proceed(let token):
-            let response = createSession(params: params, omitURL: omitURL)
-            await standIn.finishIdempotent(key: idempotencyKey, token: token, response: response)
-            return response
-        }
-    }
-
-    /// Validates the parameters and builds the session object, or returns the validation error.
-    private func createSession(params: [FormPair], omitURL: Bool) -> StandInResponse {
-        if let error = CheckoutSessionValidator(prices: standIn.prices).firstError(in: params) {
+    /// `POST /v1/checkout/sessions`: validates the parameters, checks the customer, records and answers the session.
+    func create(_ call: APICall) async -> StandInResponse {
+        if let error = CheckoutSessionValidator(prices: standIn.prices).firstError(in: call.params) {
             return error
         }
-        let form = FormLookup(params: params)
-        let nested = FormDecoder.nested(params)
-        var metadata = JSON.object([])
-        if case .object(let members) = nested, let value = members.last(where: { $0.0 == "metadata" })?.1,
-            case .object = value
-        {
-            metadata = value
-        }
+        let form = call.form
+        let created = unixNow()
         let id = StripeIdentifier.make("cs_test_", length: 58)
-        let created = Int(Date().timeIntervalSince1970)
-        var members: [(String, JSON)] = [("id", .string(id)), ("object", .string("checkout.session"))]
-        if !omitURL { members.append(("url", .string("https://checkout.stripe.com/c/pay/\(id)"))) }
-        members += [
-            ("mode", .optional(form["mode"])),
-            ("success_url", .optional(form["success_url"])),
-            ("cancel_url", .optional(form["cancel_url"])),
-            ("client_reference_id", .optional(form["client_reference_id"])),
-            ("customer", .optional(form["customer"])),
-            ("customer_email", .optional(form["customer_email"])),
-            ("metadata", metadata),
-            ("livemode", .bool(false)),
-            ("status", .string("open")),
-            ("payment_status", .string("unpaid")),
-            ("created", .number(created)),
-            ("expires_at", .number(created + 86_400)),
-        ]
-        return .json(200, .object(members))
+        let record = CheckoutSessionRecord(
+            id: id, created: created, expiresAt: created + 86_400, mode: form["mode"], customer: form["customer"],
+            customerEmail: form["customer_email"], clientReferenceID: form["client_reference_id"],
+            metadata: Parameters.metadata(call.params),
+            subscriptionMetadata: Parameters.metadata(call.params, at: ["subscription_data", "metadata"]),
+            trialPeriodDays: form["subscription_data[trial_period_days]"].flatMap { Int($0) },
+            lineItems: form.lineItemIndices.map { index in
+                LineItem(
+                    id: StripeIdentifier.make("li_"), price: form["line_items[\(index)][price]"] ?? "",
+                    quantity: form["line_items[\(index)][quantity]"].flatMap { Int($0) } ?? 1)
+            },
+            successURL: form["success_url"], cancelURL: form["cancel_url"])
+        do {
+            try await standIn.withBilling { (state) throws(Refusal) in
+                if let customer = record.customer { try state.resolveCustomer(customer, param: "customer") }
+                state.addSession(record)
+            }
+        } catch {
+            return error.response
+        }
+        return .json(200, record.json(omitURL: call.omitURL))
     }
 
-    /// Returns headers with lowercased names; repeated headers are joined with ", ".
-    static func lowercasedHeaders(_ headers: HTTPHeaders) -> [String: String] {
-        var result: [String: String] = [:]
-        for (name, value) in headers {
-            let key = name.rawValue.lowercased()
-            result[key] = result[key].map { "\($0), \(value)" } ?? value
+    /// `GET /v1/checkout/sessions/{id}`, with `expand[]=line_items`.
+    func retrieve(_ call: APICall) async -> StandInResponse {
+        if let error = Parameters.unknown(in: call.params, known: ["expand"]) { return error }
+        var expandLineItems = false
+        for pair in call.params {
+            guard pair.value == "line_items" else {
+                return .stripeError(
+                    400, type: "invalid_request_error", code: nil,
+                    message: "This property cannot be expanded (\(pair.value)).")
+            }
+            expandLineItems = true
         }
-        return result
+        let id = call.segment(3)
+        guard let session = await standIn.withBilling({ $0.session(id) }) else {
+            return Refusal.noSuch("checkout.session", id, param: "session").response
+        }
+        return .json(200, session.json(omitURL: call.omitURL, lineItems: expandLineItems))
+    }
+
+    /// `POST /v1/checkout/sessions/{id}/expire`: an open session becomes `expired` and `checkout.session.expired`
+    /// is produced (and delivered in the background when a webhook URL is set); any other status is Stripe's 400.
+    func expire(_ call: APICall) async -> StandInResponse {
+        if let error = Parameters.unknown(in: call.params, known: ["expand"]) { return error }
+        let id = call.segment(3)
+        let request = call.eventRequest
+        do {
+            let (session, event) = try await standIn.withBilling { (state) throws(Refusal) in
+                try state.expireSession(id, request: request)
+            }
+            WebhookDispatcher(standIn: standIn).deliverInBackground([event])
+            return .json(200, session.json(omitURL: call.omitURL))
+        } catch {
+            return error.response
+        }
     }
 }
 

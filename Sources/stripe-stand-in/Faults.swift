@@ -1,7 +1,7 @@
 import FlyingFox
 import Foundation
 
-/// A scripted misbehaviour applied to the next checkout request.
+/// A scripted misbehaviour applied to the next `/v1` request it matches.
 enum Fault: Sendable, Equatable {
     /// Answer with this status and a Stripe error body.
     case status(code: Int, shouldRetry: Bool?, errorCode: String?)
@@ -13,7 +13,7 @@ enum Fault: Sendable, Equatable {
     case nonJSON(status: Int)
     /// Close the connection without writing any response bytes.
     case drop
-    /// Handle normally but leave `url` out of a successful session.
+    /// Handle normally but leave `url` out of the answered object (a Checkout or portal session).
     case noURL
     /// Answer exactly this, whatever was asked.
     case answer(CraftedAnswer)
@@ -45,6 +45,21 @@ enum Fault: Sendable, Equatable {
     }
 }
 
+/// A fault waiting in the queue for a request it applies to.
+struct QueuedFault: Sendable, Equatable {
+    /// What happens to that request.
+    let fault: Fault
+    /// Applies only to paths starting with this (e.g. `/v1/subscriptions/`); `nil` matches every `/v1` route.
+    let pathPrefix: String?
+    /// Applies only to this method (e.g. `GET`); `nil` matches every method.
+    let method: String?
+
+    /// Whether the fault applies to a request with `method` and `path`.
+    func applies(method: String, path: String) -> Bool {
+        (pathPrefix.map { path.hasPrefix($0) } ?? true) && (self.method.map { $0.uppercased() == method } ?? true)
+    }
+}
+
 /// The JSON shape of one fault in `POST /_standin/faults`.
 struct FaultDescription: Decodable, Sendable {
     /// One of `status`, `latency`, `hang`, `nonJSON`, `drop`, `noURL`, `answer`.
@@ -62,6 +77,18 @@ struct FaultDescription: Decodable, Sendable {
     let body: String?
     let `repeat`: Int?
     let gzipBytes: Int?
+    /// Optional path prefix the request must have, e.g. `/v1/subscriptions/`.
+    let path: String?
+    /// Optional method the request must have, e.g. `GET`.
+    let method: String?
+
+    /// The fault with its filters, or a message saying what is wrong.
+    func queued() -> Result<QueuedFault, FaultDescriptionError> {
+        if let path, !path.hasPrefix("/") {
+            return .failure(.init(message: "path must start with /, e.g. /v1/subscriptions/"))
+        }
+        return fault().map { QueuedFault(fault: $0, pathPrefix: path, method: method) }
+    }
 
     /// Validates the description and converts it to a fault, or returns a message saying what is wrong.
     func fault() -> Result<Fault, FaultDescriptionError> {
@@ -89,7 +116,8 @@ struct FaultDescription: Decodable, Sendable {
             }
             return .success(
                 .answer(
-                    .make(status: code, headers: headers ?? [:], body: body ?? "", repeat: count, gzipBytes: gzipBytes)))
+                    .make(status: code, headers: headers ?? [:], body: body ?? "", repeat: count, gzipBytes: gzipBytes))
+            )
         default: return .failure(.init(message: "unknown fault kind '\(kind)'"))
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One checkout request as received, kept for `GET /_standin/requests`.
+/// One `/v1` request as received, kept for `GET /_standin/requests`.
 struct RecordedRequest: Sendable {
     /// The HTTP method.
     let method: String
@@ -31,6 +31,12 @@ struct RecordedRequest: Sendable {
     }
 }
 
+/// What an idempotency key was first used for: the same key must come with the same path and parameters.
+struct IdempotentRequest: Sendable, Equatable {
+    let path: String
+    let params: [FormPair]
+}
+
 /// What to do with a request carrying an idempotency key.
 enum IdempotencyDecision: Sendable {
     /// No stored result; handle the request, then call `finishIdempotent`.
@@ -43,76 +49,94 @@ enum IdempotencyDecision: Sendable {
     case inProgress
 }
 
-/// The stand-in's mutable state: settings, fault queue, recorded requests and idempotency store.
+/// The stand-in's mutable state: settings, fault queue, recorded requests, idempotency store, the billing objects,
+/// webhook settings and deliveries.
 actor StandIn {
 
     /// The secret key accepted in `Authorization`.
     nonisolated let secretKey: String
     /// Price ids that exist.
     nonisolated let prices: Set<String>
+    /// The settings the process started with, which `reset` returns to.
+    nonisolated let configuration: StandInConfiguration
 
-    private var faults: [Fault] = []
+    private var faults: [QueuedFault] = []
     private var requests: [RecordedRequest] = []
     private var addedLatencyMilliseconds = 0
-    private var completed: [String: (params: [FormPair], response: StandInResponse)] = [:]
-    private var running: [String: (params: [FormPair], token: UUID)] = [:]
+    private var completed: [String: (request: IdempotentRequest, response: StandInResponse)] = [:]
+    private var running: [String: (request: IdempotentRequest, token: UUID)] = [:]
+    private var billing: BillingState
+    private var webhook: WebhookSettings
+    private var deliveries: [DeliveryRecord] = []
+    private var inbox: [InboxRecord] = []
 
-    /// Creates the state with the given key and price list.
-    init(secretKey: String, prices: Set<String>) {
-        self.secretKey = secretKey
-        self.prices = prices
+    /// Creates the state from the process's settings.
+    init(configuration: StandInConfiguration) {
+        self.configuration = configuration
+        self.secretKey = configuration.secretKey
+        self.prices = configuration.prices
+        self.billing = BillingState(
+            strictCustomers: configuration.strictCustomers, portalConfigured: configuration.portalConfigured)
+        self.webhook = WebhookSettings(url: configuration.webhookURL, secret: configuration.webhookSecret)
     }
 
     /// Appends faults to the queue and returns how many are now queued.
-    func appendFaults(_ newFaults: [Fault]) -> Int {
+    func appendFaults(_ newFaults: [QueuedFault]) -> Int {
         faults.append(contentsOf: newFaults)
         return faults.count
     }
 
-    /// Removes and returns the next queued fault, if any.
-    func nextFault() -> Fault? {
-        faults.isEmpty ? nil : faults.removeFirst()
+    /// Removes and returns the first queued fault that applies to a request with `method` and `path`, if any.
+    func nextFault(method: String, path: String) -> Fault? {
+        guard let index = faults.firstIndex(where: { $0.applies(method: method, path: path) }) else { return nil }
+        return faults.remove(at: index).fault
     }
 
-    /// Sets the latency added to every checkout request (0 clears it).
+    /// Sets the latency added to every `/v1` request (0 clears it).
     func setAddedLatency(milliseconds: Int) {
         addedLatencyMilliseconds = max(0, milliseconds)
     }
 
-    /// The latency added to every checkout request, in milliseconds.
+    /// The latency added to every `/v1` request, in milliseconds.
     func addedLatency() -> Int {
         addedLatencyMilliseconds
     }
 
-    /// Stores one received checkout request.
+    /// Stores one received `/v1` request.
     func record(_ request: RecordedRequest) {
         requests.append(request)
     }
 
-    /// Returns all recorded checkout requests, oldest first.
+    /// Returns all recorded `/v1` requests, oldest first.
     func recordedRequests() -> [RecordedRequest] {
         requests
     }
 
-    /// Clears faults, recorded requests, the idempotency store and added latency.
+    /// Clears everything back to how the process started: faults, recorded requests, the idempotency store, added
+    /// latency, the billing objects and events, deliveries, the inbox, the switches and the webhook settings.
     func reset() {
         faults = []
         requests = []
         addedLatencyMilliseconds = 0
         completed = [:]
         running = [:]
+        billing = BillingState(
+            strictCustomers: configuration.strictCustomers, portalConfigured: configuration.portalConfigured)
+        webhook = WebhookSettings(url: configuration.webhookURL, secret: configuration.webhookSecret)
+        deliveries = []
+        inbox = []
     }
 
-    /// Decides how to treat a request with `key` and `params`, reserving the key when it proceeds.
-    func beginIdempotent(key: String, params: [FormPair]) -> IdempotencyDecision {
+    /// Decides how to treat a request with `key`, reserving the key when it proceeds.
+    func beginIdempotent(key: String, request: IdempotentRequest) -> IdempotencyDecision {
         if let stored = completed[key] {
-            return stored.params == params ? .replay(stored.response) : .mismatch
+            return stored.request == request ? .replay(stored.response) : .mismatch
         }
         if let current = running[key] {
-            return current.params == params ? .inProgress : .mismatch
+            return current.request == request ? .inProgress : .mismatch
         }
         let token = UUID()
-        running[key] = (params, token)
+        running[key] = (request, token)
         return .proceed(token: token)
     }
 
@@ -121,7 +145,42 @@ actor StandIn {
         guard let current = running[key], current.token == token else { return }
         running[key] = nil
         if let response, (200..<300).contains(response.status) {
-            completed[key] = (current.params, response)
+            completed[key] = (current.request, response)
         }
+    }
+
+    /// Runs `body` on the billing state, atomically.
+    func withBilling<T: Sendable, E: Error>(_ body: @Sendable (inout BillingState) throws(E) -> T) throws(E) -> T {
+        try body(&billing)
+    }
+
+    /// The webhook URL and secret.
+    func webhookSettings() -> WebhookSettings {
+        webhook
+    }
+
+    /// Replaces the webhook settings.
+    func setWebhookSettings(_ settings: WebhookSettings) {
+        webhook = settings
+    }
+
+    /// Stores one delivery attempt.
+    func recordDelivery(_ delivery: DeliveryRecord) {
+        deliveries.append(delivery)
+    }
+
+    /// All delivery attempts, oldest first.
+    func recordedDeliveries() -> [DeliveryRecord] {
+        deliveries
+    }
+
+    /// Stores one request received at `/_standin/inbox`.
+    func receive(_ record: InboxRecord) {
+        inbox.append(record)
+    }
+
+    /// Everything received at `/_standin/inbox`, oldest first.
+    func inboxRecords() -> [InboxRecord] {
+        inbox
     }
 }

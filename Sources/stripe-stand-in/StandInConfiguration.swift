@@ -1,6 +1,8 @@
 import Foundation
 
-/// Settings from the command line (`--port`, `--host`) and environment (`STAND_IN_SECRET_KEY`, `STAND_IN_PRICES`, `STAND_IN_LOG`, `STAND_IN_CONNECTION_CLOSE`).
+/// Settings from the command line (`--port`, `--host`) and environment (`STAND_IN_SECRET_KEY`, `STAND_IN_PRICES`,
+/// `STAND_IN_LOG`, `STAND_IN_CONNECTION_CLOSE`, `STAND_IN_WEBHOOK_SECRET`, `STAND_IN_WEBHOOK_URL`,
+/// `STAND_IN_STRICT_CUSTOMERS`, `STAND_IN_PORTAL_CONFIGURED`).
 struct StandInConfiguration: Sendable, Equatable {
     /// The address to bind, default `127.0.0.1`.
     var host = "127.0.0.1"
@@ -16,6 +18,18 @@ struct StandInConfiguration: Sendable, Equatable {
 
     /// Whether every response carries `Connection: close` (`STAND_IN_CONNECTION_CLOSE=1`).
     var closeConnections = false
+
+    /// The secret webhook events are signed with (`STAND_IN_WEBHOOK_SECRET`).
+    var webhookSecret = "whsec_standin_test_secret"
+
+    /// Where webhook events are delivered (`STAND_IN_WEBHOOK_URL`); `nil` delivers nothing.
+    var webhookURL: URL?
+
+    /// Whether an unknown `cus_…` id is refused like Stripe does (`STAND_IN_STRICT_CUSTOMERS=1`) instead of adopted.
+    var strictCustomers = false
+
+    /// Whether the billing portal has a default configuration (`STAND_IN_PORTAL_CONFIGURED=0` says it has none).
+    var portalConfigured = true
 
     /// The usage line printed on bad arguments.
     static let usage = "usage: stripe-stand-in --port N [--host 127.0.0.1]"
@@ -49,6 +63,17 @@ struct StandInConfiguration: Sendable, Equatable {
         }
         configuration.logging = environment["STAND_IN_LOG"] == "1"
         configuration.closeConnections = environment["STAND_IN_CONNECTION_CLOSE"] == "1"
+        if let secret = environment["STAND_IN_WEBHOOK_SECRET"], !secret.isEmpty {
+            configuration.webhookSecret = secret
+        }
+        if let text = environment["STAND_IN_WEBHOOK_URL"], !text.isEmpty {
+            guard let url = WebhookSettings.url(from: text) else {
+                throw ConfigurationError(message: "STAND_IN_WEBHOOK_URL is not an http(s) URL: \(text)")
+            }
+            configuration.webhookURL = url
+        }
+        configuration.strictCustomers = environment["STAND_IN_STRICT_CUSTOMERS"] == "1"
+        configuration.portalConfigured = environment["STAND_IN_PORTAL_CONFIGURED"] != "0"
         return configuration
     }
 }

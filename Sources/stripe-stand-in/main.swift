@@ -23,7 +23,7 @@ do {
     exit(64)
 }
 
-let standIn = StandIn(secretKey: configuration.secretKey, prices: configuration.prices)
+let standIn = StandIn(configuration: configuration)
 let server = try await StandInServer.make(configuration: configuration, standIn: standIn)
 
 Task {
