@@ -150,6 +150,61 @@ import Testing
         #expect(afterReset.statusCode == 200)
     }
 
+    /// A fault with a `path` waits for a request under that prefix; other requests pass it by (and take an
+    /// unfiltered fault queued behind it).
+    @Test func waitsForMatchingPath() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(
+            #"{"kind":"status","status":503,"path":"/v1/subscriptions/"}"#, #"{"kind":"status","status":429}"#)
+        let (_, limited) = try await client.createSession(validForm)
+        #expect(limited.statusCode == 429)
+        let (_, normal) = try await client.createSession(validForm)
+        #expect(normal.statusCode == 200)
+        let (_, list) = try await client.api("GET", "v1/subscriptions")
+        #expect(list.statusCode == 200)
+        let (_, failed) = try await client.api("GET", "v1/subscriptions/sub_x")
+        #expect(failed.statusCode == 503)
+        let (_, after) = try await client.api("GET", "v1/subscriptions/sub_x")
+        #expect(after.statusCode == 404)
+        let (_, badPath) = try await client.send(
+            "POST", "_standin/faults", body: #"{"faults":[{"kind":"drop","path":"v1/x"}]}"#)
+        #expect(badPath.statusCode == 400)
+    }
+
+    /// A fault with a `method` waits for a request with that method.
+    @Test func waitsForMatchingMethod() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"status","status":500,"method":"GET"}"#)
+        let (_, created) = try await client.api("POST", "v1/customers", "email=a%40b.c")
+        #expect(created.statusCode == 200)
+        let (_, failed) = try await client.api("GET", "v1/customers/cus_x")
+        #expect(failed.statusCode == 500)
+    }
+
+    /// Every kind applies to every `/v1` route: a latency, an HTML answer, a crafted answer, and `noURL` on a
+    /// portal session.
+    @Test func appliesFaultsToEveryRoute() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(
+            #"{"kind":"nonJSON","status":502}"#, #"{"kind":"answer","status":409,"body":"{}"}"#,
+            #"{"kind":"noURL","path":"/v1/billing_portal/"}"#, #"{"kind":"latency","ms":700}"#)
+        let (html, htmlResponse) = try await client.api("GET", "v1/subscriptions")
+        #expect(htmlResponse.statusCode == 502)
+        #expect(String(decoding: html, as: UTF8.self) == "<html>oops</html>")
+        let (_, crafted) = try await client.api("POST", "v1/checkout/sessions/cs_test_x/expire")
+        #expect(crafted.statusCode == 409)
+        let (portal, _) = try await client.api("POST", "v1/billing_portal/sessions", "customer=cus_1")
+        let object = try StandInClient.object(portal)
+        #expect(object["url"] == nil)
+        #expect((object["id"] as? String)?.hasPrefix("bps_") == true)
+        let started = Date()
+        _ = try await client.api("GET", "v1/customers/cus_1")
+        #expect(Date().timeIntervalSince(started) >= 0.7)
+    }
+
     /// Bad control requests get a 400.
     @Test func rejectsBadFaults() async throws {
         let standIn = try await StandInProcess()
