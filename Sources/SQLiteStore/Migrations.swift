@@ -46,6 +46,10 @@ enum Migrations {
     /// Runs the steps not yet run, all in one immediate transaction: processes starting together take turns
     /// (the busy timeout), and the second finds nothing left to do.
     static func run(_ writer: any DatabaseWriter) throws {
+        // Every CGI process opens the file: an up-to-date schema is seen with a read, without the write lock
+        // (which another process may hold for a while).
+        let current = try writer.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
+        if current == steps.count { return }
         try writer.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
                 let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0

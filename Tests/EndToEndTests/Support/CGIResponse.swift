@@ -12,6 +12,9 @@ struct CGIResponse: Sendable {
 
     var bodyText: String { String(decoding: body, as: UTF8.self) }
 
+    /// The body as a JSON object, or nil when it is not one.
+    var object: [String: Any]? { try? json() }
+
     /// The body as a JSON object (Foundation), for reading members.
     func json() throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {

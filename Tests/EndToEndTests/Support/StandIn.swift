@@ -66,6 +66,31 @@ final class StandIn: @unchecked Sendable {
         return items.map(RecordedRequest.init)
     }
 
+    /// Pays an open session: the customer and subscription are created, the events produced and returned
+    /// (delivered only when a webhook URL is set; these tests deliver them through the binary themselves).
+    func complete(sessionID: String, status: String = "active", deliver: [String: Any] = ["none": true])
+        async throws -> Simulation
+    {
+        try Simulation(
+            try await control(
+                "POST", "/_standin/checkout/sessions/\(sessionID)/complete",
+                ["subscription_status": status, "deliver": deliver]))
+    }
+
+    /// Changes a subscription as Stripe would (`canceled`, `past_due`, another price…) and returns its events.
+    func updateSubscription(id: String, _ changes: [String: Any], deliver: [String: Any] = ["none": true])
+        async throws -> Simulation
+    {
+        var body = changes
+        body["deliver"] = deliver
+        return try Simulation(try await control("POST", "/_standin/subscriptions/\(id)/update", body))
+    }
+
+    /// Turns the Billing Portal's configuration off or on.
+    func setPortalConfigured(_ configured: Bool) async throws {
+        _ = try await control("POST", "/_standin/settings", ["portalConfigured": configured])
+    }
+
     private func control(_ method: String, _ path: String, _ body: [String: Any]?) async throws -> Data {
         var request = URLRequest(url: URL(string: baseURL + path)!)
         request.httpMethod = method
@@ -94,14 +119,53 @@ final class StandIn: @unchecked Sendable {
     }
 }
 
-/// One checkout call as the stand-in received it.
+/// What a simulation control produced: the signed events, in the order Stripe would deliver them.
+struct Simulation: Sendable {
+    struct Event: Sendable {
+        var id: String
+        var type: String
+        var body: String
+        var signature: String
+    }
+
+    /// The events, in the order produced.
+    var events: [Event]
+
+    init(_ data: Data) throws {
+        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let events = root["events"] as? [[String: Any]]
+        else { throw SupportError("unexpected simulation answer: \(String(decoding: data, as: UTF8.self))") }
+        self.events = try events.map { event in
+            guard let id = event["id"] as? String, let type = event["type"] as? String,
+                let body = event["body"] as? String, let signature = event["signature"] as? String
+            else { throw SupportError("unexpected event: \(event)") }
+            return Event(id: id, type: type, body: body, signature: signature)
+        }
+    }
+
+    /// The subscription the events name (`sub_…` in `data.object`).
+    var subscriptionID: String? {
+        for event in events {
+            if let range = event.body.range(of: #""subscription":"sub_[A-Za-z0-9]+""#, options: .regularExpression) {
+                return String(event.body[range].dropFirst(#""subscription":""#.count).dropLast())
+            }
+        }
+        return nil
+    }
+}
+
+/// One API call as the stand-in received it.
 struct RecordedRequest: @unchecked Sendable {
     // @unchecked: plain values decoded from JSON, never mutated after init.
+    var method: String
+    var path: String
     var headers: [String: String]
     var params: [(String, String)]
     var idempotencyKey: String?
 
     init(_ json: [String: Any]) {
+        method = (json["method"] as? String) ?? ""
+        path = (json["path"] as? String) ?? ""
         headers = (json["headers"] as? [String: String]) ?? [:]
         params = ((json["params"] as? [[String]]) ?? []).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
         idempotencyKey = json["idempotencyKey"] as? String
