@@ -158,9 +158,11 @@ struct FastCGIEndToEndTests {
         var settings = Self.settings(harness, dispatch: dispatch)
         settings["WORKERS"] = "2"
         let server = try await FastCGIProcess(settings: settings, socket: socket)
-        let params = FastCGIProcess.params(headers: harness.authorized(try await Tokens.make()))
+        var tokens: [String] = []
+        for user in 0..<6 { tokens.append(try await Tokens.make(sub: "user_\(user)")) }
         func send() throws -> FastCGIConnection {
             let connection = try server.connect()
+            let params = FastCGIProcess.params(headers: harness.authorized(tokens.removeFirst()))
             try connection.send(params: params, body: Data("{}".utf8))
             return connection
         }
