@@ -167,6 +167,30 @@ struct BillingLoopTests {
         #expect(try await stripeCalls("POST", "/v1/checkout/sessions").count == 1)
     }
 
+    @Test("ten concurrent checkouts for one user through one FastCGI process: one session; the loop served there too")
+    func concurrentCheckoutsFastCGI() async throws {
+        let server = try await FastCGIProcess(settings: harness.loopSettings)
+        defer { server.signal(SIGKILL) }
+        let token = try await Tokens.make(sub: "user_fcgi")
+        try await harness.standIn.setLatency(milliseconds: 300)
+        let responses = try await server.parallelRequests(count: 10, headers: harness.authorized(token))
+        try await harness.standIn.setLatency(milliseconds: 0)
+        #expect(responses.map(\.status) == Array(repeating: 200, count: 10))
+        #expect(Set(responses.map(\.bodyText)).count == 1)
+        #expect(try await stripeCalls("POST", "/v1/checkout/sessions").count == 1)
+        let paid = try await harness.standIn.complete(sessionID: try Self.sessionID(try #require(responses.first)))
+        for event in paid.events {
+            let response = try await server.request(
+                path: CheckoutHarness.prefix + "/webhook", headers: ["Stripe-Signature": event.signature],
+                body: event.body)
+            #expect(response.status == 200)
+        }
+        let status = try await server.request(
+            method: "GET", path: CheckoutHarness.prefix + "/subscription", headers: harness.authorized(token), body: "",
+            contentType: nil)
+        #expect(status.object?["active"] as? Bool == true)
+    }
+
     @Test("a plan change with a session open: the old session is expired at Stripe, a new one created")
     func planChange() async throws {
         let basic = try await checkout(try await Tokens.make(sub: "user_plan"))

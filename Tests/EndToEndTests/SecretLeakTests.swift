@@ -55,6 +55,63 @@ struct SecretLeakTests {
         #expect(outputs.count == 13)
     }
 
+    static let webhookSecret = "whsec_WEBHOOKSECRETMARKER0a1b2c3d"
+
+    @Test("every path of the billing loop, with marker secrets, prints none of them")
+    func loopPaths() async throws {
+        let harness = try await CheckoutHarness(stripeKey: Self.stripeKey, jwtSecret: Self.jwtSecret)
+        try await harness.standIn.setWebhook(secret: Self.webhookSecret)
+        let token = try await Tokens.make(sub: "user_marker", key: Self.jwtSecret)
+        let bearer = ["Authorization": "Bearer \(token)"]
+        var loop = harness.loopSettings.mapValues { Optional($0) }
+        loop["STRIPE_WEBHOOK_SECRET"] = Self.webhookSecret
+        var outputs: [(stdout: String, stderr: String)] = []
+        func run(
+            _ route: String, _ headers: [String: String], method: String = "POST", body: String = "",
+            settings: [String: String?] = [:]
+        ) async throws -> CGIResponse {
+            let (response, process) = try await harness.cgi(
+                method: method, path: CheckoutHarness.prefix + "/" + route, headers: headers, body: body,
+                contentType: body.isEmpty ? nil : "application/json", settings: loop.merging(settings) { $1 })
+            outputs.append((process.stdoutText, process.stderrText))
+            return response
+        }
+        #expect(try await run("subscription", bearer, method: "GET").status == 200)
+        #expect(try await run("portal", bearer).status == 409)  // no billing account
+        let checkout = try await run("checkout", bearer, body: "{}")
+        let url = try #require(checkout.object?["url"] as? String)
+        let paid = try await harness.standIn.complete(sessionID: String(url.split(separator: "/").last ?? ""))
+        for event in paid.events {
+            #expect(try await run("webhook", ["Stripe-Signature": event.signature], body: event.body).status == 200)
+        }
+        let event = try #require(paid.events.first)
+        #expect(try await run("webhook", ["Stripe-Signature": "t=1,v1=00"], body: event.body).status == 400)
+        #expect(try await run("webhook", [:], body: event.body).status == 400)
+        #expect(
+            try await run(
+                "webhook", ["Stripe-Signature": event.signature], body: event.body,
+                settings: ["STRIPE_WEBHOOK_SECRET": nil]
+            ).status == 500)  // no secret configured
+        #expect(
+            try await run(
+                "webhook", ["Stripe-Signature": event.signature], body: event.body,
+                settings: ["STRIPE_WEBHOOK_SECRET": "WRONGWEBHOOKMARKER"]
+            ).status == 500)  // not a whsec_ secret: settings problem
+        #expect(try await run("checkout", bearer, body: "{}").status == 409)
+        try await harness.standIn.setPortalConfigured(false)
+        #expect(try await run("portal", bearer).status == 500)
+        try await harness.standIn.inject(
+            Array(repeating: ["kind": "status", "status": 503, "path": "/v1/subscriptions/"], count: 3))
+        #expect(try await run("webhook", ["Stripe-Signature": event.signature], body: event.body).status == 200)  // duplicate
+        let markers = [Self.stripeKey, Self.jwtSecret, Self.webhookSecret, "WRONGWEBHOOKMARKER", token]
+        for (index, output) in outputs.enumerated() {
+            for marker in markers {
+                #expect(!output.stderr.contains(marker), "case \(index) logged \(marker.prefix(12))…")
+                #expect(!output.stdout.contains(marker), "case \(index) answered \(marker.prefix(12))…")
+            }
+        }
+    }
+
     @Test("FastCGI start-up errors name the setting, never its value")
     func startupErrors() async throws {
         let result = try await ProcessRunner.run(

@@ -86,6 +86,11 @@ final class StandIn: @unchecked Sendable {
         return try Simulation(try await control("POST", "/_standin/subscriptions/\(id)/update", body))
     }
 
+    /// Signs events with `secret` from now on (and delivers them to `url`, when one is given).
+    func setWebhook(secret: String, url: String? = nil) async throws {
+        _ = try await control("POST", "/_standin/webhook", ["secret": secret, "url": url ?? ""])
+    }
+
     /// Turns the Billing Portal's configuration off or on.
     func setPortalConfigured(_ configured: Bool) async throws {
         _ = try await control("POST", "/_standin/settings", ["portalConfigured": configured])
