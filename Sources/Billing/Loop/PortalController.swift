@@ -26,22 +26,7 @@ struct PortalController: Sendable {
     ) throws(CheckoutError) -> String {
         // No body at all is the common case: the browser only wants the portal.
         if body.isEmpty { return fallback }
-        guard CheckoutBody.isJSON(contentType: contentType, strict: strict) else {
-            throw .validation([.notAnObject(.string(String(decoding: body, as: UTF8.self)))])
-        }
-        let value: JSONValue
-        do throws(PythonJSONError) {
-            value = try PythonJSON.parse(body)
-        } catch {
-            switch error {
-            case .decode(let decodeError):
-                throw .validation([.jsonInvalid(position: decodeError.position, reason: decodeError.message)])
-            case .invalidUTF8: throw .unreadableBody(reason: "body is not valid UTF-8")
-            case .tooDeep: throw .unreadableBody(reason: "JSON nested too deeply")
-            case .integerTooLong: throw .unreadableBody(reason: "JSON integer too long")
-            }
-        }
-        guard case .object(let object) = value else { throw .validation([.notAnObject(value)]) }
+        let object = try CheckoutBody.jsonObject(body, contentType: contentType, strict: strict)
         switch object["return_url"] {
         case nil:
             return fallback

@@ -23,7 +23,30 @@ public struct CheckoutBody: Sendable, Equatable {
         defaults: (success: String, cancel: String), policy: RedirectURLPolicy
     ) throws(CheckoutError) -> CheckoutBody {
         if body.isEmpty { throw .validation([.missingBody]) }
-        guard isJSON(contentType: contentType, strict: strictContentType) else {
+        let object = try jsonObject(body, contentType: contentType, strict: strictContentType)
+        var issues: [ValidationIssue] = []
+        var urls: [String] = []
+        for (field, fallback) in zip(fields, [defaults.success, defaults.cancel]) {
+            switch object[field] {
+            case nil:
+                urls.append(fallback)
+            case .string(let url)?:
+                if let reason = policy.violation(in: url) {
+                    issues.append(.valueError(field: field, input: url, reason: reason))
+                }
+                urls.append(url)
+            case let other?:
+                issues.append(.notAString(field: field, input: other))
+                urls.append(fallback)
+            }
+        }
+        if !issues.isEmpty { throw .validation(issues) }
+        return CheckoutBody(successURL: urls[0], cancelURL: urls[1])
+    }
+
+    /// A non-empty body read as FastAPI reads a JSON model's body: the JSON object, or the contract's 422/400.
+    static func jsonObject(_ body: [UInt8], contentType: String?, strict: Bool) throws(CheckoutError) -> JSONObject {
+        guard isJSON(contentType: contentType, strict: strict) else {
             // FastAPI hands a non-JSON body to the model as bytes, which pydantic refuses as not an object.
             throw .validation([.notAnObject(.string(String(decoding: body, as: UTF8.self)))])
         }
@@ -43,24 +66,7 @@ public struct CheckoutBody: Sendable, Equatable {
             }
         }
         guard case .object(let object) = value else { throw .validation([.notAnObject(value)]) }
-        var issues: [ValidationIssue] = []
-        var urls: [String] = []
-        for (field, fallback) in zip(fields, [defaults.success, defaults.cancel]) {
-            switch object[field] {
-            case nil:
-                urls.append(fallback)
-            case .string(let url)?:
-                if let reason = policy.violation(in: url) {
-                    issues.append(.valueError(field: field, input: url, reason: reason))
-                }
-                urls.append(url)
-            case let other?:
-                issues.append(.notAString(field: field, input: other))
-                urls.append(fallback)
-            }
-        }
-        if !issues.isEmpty { throw .validation(issues) }
-        return CheckoutBody(successURL: urls[0], cancelURL: urls[1])
+        return object
     }
 
     /// FastAPI's rule: `application/json` or `application/*+json`; no content type only when not `strict`.
