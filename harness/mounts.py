@@ -72,17 +72,24 @@ class StandIn:
         return json.loads(data)
 
 
-def write_settings(workdir, stand_in, workers=64):
+def write_settings(workdir, stand_in, workers=64, database_url="none", webhook_secret=None):
+    """The binary's settings file in workdir, pointed at the stand-in.
+
+    Stateless by default (database_url "none"), as the contract's cases expect: every checkout calls Stripe. The
+    billing loop's checks pass "sqlite:/path" and the whsec_ secret the stand-in signs its events with.
+    """
     path = os.path.join(workdir, "config.json")
+    stripe = {"secretKey": "sk_test_standin", "priceId": "price_standin_basic",
+              "prices": {"pro": "price_standin_pro"}, "apiBase": stand_in.base}
+    if webhook_secret is not None:
+        stripe["webhookSecret"] = webhook_secret
     settings = {
-        "stripe": {"secretKey": "sk_test_standin", "priceId": "price_standin_basic",
-                   "prices": {"pro": "price_standin_pro"}, "apiBase": stand_in.base},
+        "stripe": stripe,
         "jwt": {"secret": TEST_SECRET},
         "frontendUrl": FRONTEND,
         "corsOrigins": [FRONTEND],
         "workers": workers,
-        # Stateless, as the contract's cases expect (every checkout calls Stripe); the loop's checks set their own.
-        "database": {"url": "none"},
+        "database": {"url": database_url},
     }
     with open(path, "w") as f:
         json.dump(settings, f)

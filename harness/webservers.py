@@ -4,7 +4,9 @@
 Mounts: lighttpd (mod_fastcgi bin-path), Apache mod_fcgid, Apache mod_proxy_fcgi (binary on --listen, as the
 systemd service runs it), Apache mod_cgi(d), nginx + spawn-fcgi. Every mount must give the same status, JSON body
 and contract headers for every case, equal to the expected ones. Then 200 concurrent requests against a slow
-Stripe stand-in through lighttpd and mod_fcgid.
+Stripe stand-in through lighttpd and mod_fcgid. Through lighttpd, last, the whole billing loop (billing_loop()):
+a second lighttpd with the same shipped config, the state in a SQLite file, and the stand-in delivering its signed
+webhook events to it over HTTP, as `stripe listen --forward-to` does.
 
     python3 -m harness.webservers [--mount NAME] [-v]      (from the repository's root)
 
@@ -14,6 +16,7 @@ User www-data. Binaries: BILLING_CHECKOUT_BIN / STAND_IN_BINARY, else .build/deb
 import argparse
 import atexit
 import json
+import os
 import select
 import shutil
 import signal
@@ -24,8 +27,8 @@ import time
 
 from . import FRONTEND, ROUTE
 from .httpclient import http_request
-from .mounts import MOUNTS
-from .processes import PROCESSES, cleanup, stop
+from .mounts import BIN, MOUNTS, binary_env, start_lighttpd, state_dir, write_settings
+from .processes import PROCESSES, SERVER_USER, cleanup, free_port, give_to_server_user, stop
 from .tokens import token
 
 URL_PLACEHOLDER = "<session-url>"
@@ -354,6 +357,302 @@ def huge_body(port, chunked=False, want_status=413, server_page=False, total=HUG
     return status, by_binary, sent_at_answer, problems
 
 
+# ---------------------------------------------------------------- the billing loop
+
+PREFIX = ROUTE.rsplit("/", 1)[0]
+LOOP_MOUNTS = ("lighttpd",)
+CHECKOUT_URL = "https://checkout.stripe.com/c/pay/cs_test_"
+PORTAL_URL = "https://billing.stripe.com/p/session/"
+COMPLETED_EVENTS = ["checkout.session.completed", "customer.subscription.created", "customer.subscription.updated",
+                    "invoice.paid"]
+CONCURRENT_CHECKOUTS = 10
+CONCURRENT_LATENCY_MS = 300
+
+
+def start_loop_lighttpd(mount, webhook_secret):
+    """A second lighttpd beside the mount's, with the shipped config, run as the server user as Debian runs it, and
+    the binary's settings keeping the state in a SQLite file in a directory only that user can write (state_dir).
+
+    Returns (port, path of the SQLite file).
+    """
+    directory = os.path.join(mount.dir, "loop")
+    os.makedirs(directory)
+    # lighttpd creates the binary's socket here after it has dropped to the server user.
+    give_to_server_user(directory, 0o755)
+    database = os.path.join(state_dir(directory), "billing.sqlite")
+    settings = write_settings(directory, mount.stand_in, database_url=f"sqlite:{database}",
+                              webhook_secret=webhook_secret)
+    port = free_port()
+    error_log = os.path.join(directory, "error.log")
+    out = os.path.join(directory, "server.out")
+    mount.logs += [error_log, out]
+    user = [f'server.username = "{SERVER_USER}"', f'server.groupname = "{SERVER_USER}"'] if SERVER_USER else []
+    start_lighttpd(directory, BIN, port, binary_env(settings), out, error_log=error_log, extra=user)
+    return port, database
+
+
+class LoopClient:
+    """The browser's calls through lighttpd, and the stand-in's record of what the binary asked Stripe."""
+
+    def __init__(self, port, stand_in):
+        self.port = port
+        self.stand_in = stand_in
+
+    def call(self, method, path, user, body=None, content_type=None):
+        headers = {"Authorization": f"Bearer {token(user)}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        status, _, raw = http_request(self.port, method, PREFIX + path, body=body, headers=headers)
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed, raw
+
+    def checkout(self, user):
+        return self.call("POST", "/checkout", user, body=b"{}", content_type="application/json")
+
+    def subscription(self, user):
+        return self.call("GET", "/subscription", user)
+
+    def portal(self, user):
+        return self.call("POST", "/portal", user)
+
+    def stripe_calls(self, method, path, user=None):
+        """The /v1 requests the stand-in recorded with that method and path (for one user's checkouts: its
+        client_reference_id)."""
+        found = []
+        for request in self.stand_in.control("GET", "/_standin/requests"):
+            if request["method"] != method or request["path"] != path:
+                continue
+            if user is not None and ["client_reference_id", user] not in request["params"]:
+                continue
+            found.append(request)
+        return found
+
+    def checkout_url(self, user, problems):
+        """One checkout that must be a 200 with a session URL; the URL, else None (with the problem noted)."""
+        status, parsed, raw = self.checkout(user)
+        url = parsed.get("url") if isinstance(parsed, dict) else None
+        if status != 200 or not isinstance(url, str) or not url.startswith(CHECKOUT_URL):
+            problems.append(f"checkout: {status} {raw[:200]!r}, want 200 with a {CHECKOUT_URL}… url")
+            return None
+        return url
+
+
+def control_answer(stand_in, path, body, problems, what):
+    """A stand-in control that produces events; its answer, or None when it refused (noted in problems)."""
+    answer = stand_in.control("POST", path, body)
+    if not isinstance(answer, dict) or "deliveries" not in answer:
+        problems.append(f"{what}: the stand-in answered {json.dumps(answer)[:300]}")
+        return None
+    return answer
+
+
+def delivery_problems(answer, want_status, what):
+    """Every delivery in a control's answer must have reached the webhook and got want_status."""
+    deliveries = answer["deliveries"]
+    if not deliveries:
+        return [f"{what}: nothing was delivered"]
+    wrong = [(d["type"], d["status"], d.get("error")) for d in deliveries if d["status"] != want_status]
+    if wrong:
+        return [f"{what}: deliveries answered {wrong}, want {want_status} each"]
+    return []
+
+
+def subscription_problems(client, user, want_status, want_active):
+    status, parsed, raw = client.subscription(user)
+    if status != 200 or not isinstance(parsed, dict) or parsed.get("status") != want_status \
+            or parsed.get("active") is not want_active:
+        return [f"subscription: {status} {raw[:300]!r}, want 200 with status {want_status}, "
+                f"active {json.dumps(want_active)}"]
+    return []
+
+
+def subscription_id(answer):
+    """The subscription's id from the events of a completed Checkout."""
+    for event in answer["events"]:
+        if event["type"].startswith("customer.subscription."):
+            return json.loads(event["body"])["data"]["object"]["id"]
+    return None
+
+
+def whole_loop(client, stand_in, database, user="user_loop"):
+    """checkout → again (no Stripe call) → paid → active → 409 → portal → canceled → checkout again.
+
+    Yields (check, problems); stops at the first check that fails, since each step needs the one before.
+    """
+    problems = []
+    first = client.checkout_url(user, problems)
+    if first is not None:
+        again = client.checkout_url(user, problems)
+        if again is not None and again != first:
+            problems.append(f"second checkout answered {again}, want the open session {first} again")
+        creates = len(client.stripe_calls("POST", "/v1/checkout/sessions", user))
+        if creates != 1:
+            problems.append(f"{creates} POST /v1/checkout/sessions for two checkouts, want 1")
+    if not os.path.isfile(database):
+        problems.append(f"no SQLite file at {database}")
+    yield "loop-checkout", problems
+    if problems:
+        return
+
+    problems = []
+    answer = control_answer(stand_in, f"/_standin/checkout/sessions/{first.rsplit('/', 1)[1]}/complete", {},
+                            problems, "complete")
+    if answer is not None:
+        types = [event["type"] for event in answer["events"]]
+        if types != COMPLETED_EVENTS:
+            problems.append(f"events {types}, want {COMPLETED_EVENTS}")
+        problems += delivery_problems(answer, 200, "complete")
+    yield "loop-complete", problems
+    if problems:
+        return
+    sub_id = subscription_id(answer)
+
+    problems = subscription_problems(client, user, "active", True)
+    yield "loop-active", problems
+    if problems:
+        return
+
+    status, _, raw = client.checkout(user)
+    problems = [] if (status, raw) == (409, b'{"detail":"Already subscribed"}') else \
+        [f"checkout: {status} {raw[:200]!r}, want 409 {{\"detail\":\"Already subscribed\"}}"]
+    yield "loop-already-subscribed", problems
+
+    status, parsed, raw = client.portal(user)
+    url = parsed.get("url") if isinstance(parsed, dict) else None
+    problems = [] if status == 200 and isinstance(url, str) and url.startswith(PORTAL_URL) else \
+        [f"portal: {status} {raw[:200]!r}, want 200 with a {PORTAL_URL}… url"]
+    yield "loop-portal", problems
+
+    problems = []
+    answer = control_answer(stand_in, f"/_standin/subscriptions/{sub_id}/update", {"status": "canceled"}, problems,
+                            "cancel")
+    if answer is not None:
+        problems += delivery_problems(answer, 200, "cancel")
+        problems += subscription_problems(client, user, "canceled", False)
+    yield "loop-cancel", problems
+    if problems:
+        return
+
+    problems = []
+    renewed = client.checkout_url(user, problems)
+    if renewed is not None and renewed == first:
+        problems.append(f"checkout answered the completed session {first} again")
+    yield "loop-checkout-again", problems
+
+
+def duplicate_reversed(client, stand_in, user="user_loop_order"):
+    """Every event twice, the last first (the final state, then the stale "created (incomplete)"): active."""
+    problems = []
+    url = client.checkout_url(user, problems)
+    if url is not None:
+        answer = control_answer(stand_in, f"/_standin/checkout/sessions/{url.rsplit('/', 1)[1]}/complete",
+                                {"deliver": {"duplicate": True, "reverse": True}}, problems, "complete")
+        if answer is not None:
+            types = [delivery["type"] for delivery in answer["deliveries"]]
+            want = [kind for kind in reversed(COMPLETED_EVENTS) for _ in (1, 2)]
+            if types != want:
+                problems.append(f"delivered {types}, want {want}")
+            problems += delivery_problems(answer, 200, "complete")
+            problems += subscription_problems(client, user, "active", True)
+    return problems
+
+
+def bad_signature(client, stand_in, user="user_loop_forged"):
+    """Events signed with another secret: 400 each, and nothing changes (no subscription, not even a Stripe read)."""
+    problems = []
+    url = client.checkout_url(user, problems)
+    if url is not None:
+        answer = control_answer(stand_in, f"/_standin/checkout/sessions/{url.rsplit('/', 1)[1]}/complete",
+                                {"deliver": {"badSignature": True}}, problems, "complete")
+        if answer is not None:
+            problems += delivery_problems(answer, 400, "complete")
+            problems += subscription_problems(client, user, "none", False)
+            reads = client.stripe_calls("GET", f"/v1/subscriptions/{subscription_id(answer)}")
+            if reads:
+                problems.append(f"{len(reads)} subscription reads from Stripe after forged events, want 0")
+    return problems
+
+
+def concurrent_checkouts(client, stand_in, user="user_loop_concurrent"):
+    """Ten checkouts at once for one new user, Stripe answering after 300 ms: one session, created once."""
+    results = [None] * CONCURRENT_CHECKOUTS
+    barrier = threading.Barrier(CONCURRENT_CHECKOUTS)
+
+    def one(i):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = client.checkout(user)
+        except Exception as error:
+            results[i] = (None, None, f"{type(error).__name__}: {error}".encode())
+
+    stand_in.control("POST", "/_standin/latency", {"ms": CONCURRENT_LATENCY_MS})
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(CONCURRENT_CHECKOUTS)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    finally:
+        stand_in.control("POST", "/_standin/latency", {"ms": 0})
+    problems = []
+    statuses = sorted({status for status, _, _ in results}, key=str)
+    urls = {parsed.get("url") for status, parsed, _ in results if status == 200 and isinstance(parsed, dict)}
+    if statuses != [200]:
+        problems.append(f"statuses {[status for status, _, _ in results]}; "
+                        f"first error: {next(raw[:200] for status, _, raw in results if status != 200)!r}")
+    if len(urls) != 1 or not all(isinstance(url, str) and url.startswith(CHECKOUT_URL) for url in urls):
+        problems.append(f"{len(urls)} distinct session urls, want 1: {sorted(map(str, urls))[:3]}")
+    creates = len(client.stripe_calls("POST", "/v1/checkout/sessions", user))
+    if creates != 1:
+        problems.append(f"{creates} POST /v1/checkout/sessions recorded, want 1")
+    return elapsed, problems
+
+
+def billing_loop(mount):
+    """The billing loop through a second lighttpd with the shipped config, the state in a SQLite file and the
+    stand-in delivering its events, signed with the settings' webhook secret, to the webhook over HTTP.
+
+    Yields (check, problems) for each check.
+    """
+    stand_in = mount.stand_in
+    stand_in.control("POST", "/_standin/reset", {})
+    secret = "whsec_" + os.urandom(24).hex()
+    try:
+        port, database = start_loop_lighttpd(mount, secret)
+        webhook = f"http://127.0.0.1:{port}{PREFIX}/webhook"
+        settings = stand_in.control("POST", "/_standin/webhook", {"url": webhook, "secret": secret})
+        if settings.get("url") != webhook:
+            raise RuntimeError(f"the stand-in's webhook settings: {settings}")
+    except Exception as error:
+        yield "loop-start", [f"{type(error).__name__}: {error}"]
+        return
+    yield "loop-start", []
+    client = LoopClient(port, stand_in)
+    # (name for an exception, the checks); each runs even when one before failed.
+    checks = [
+        ("loop-whole", lambda: whole_loop(client, stand_in, database)),
+        ("loop-duplicate-reversed", lambda: [("loop-duplicate-reversed", duplicate_reversed(client, stand_in))]),
+        ("loop-bad-signature", lambda: [("loop-bad-signature", bad_signature(client, stand_in))]),
+    ]
+    for name, check in checks:
+        try:
+            yield from check()
+        except Exception as error:
+            yield name, [f"{type(error).__name__}: {error}"]
+    try:
+        elapsed, problems = concurrent_checkouts(client, stand_in)
+        print(f"# lighttpd: {CONCURRENT_CHECKOUTS} concurrent checkouts for one user at {CONCURRENT_LATENCY_MS} ms "
+              f"Stripe latency took {elapsed:.2f} s", flush=True)
+    except Exception as error:
+        problems = [f"{type(error).__name__}: {error}"]
+    yield "loop-concurrent-checkouts", problems
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -421,6 +720,10 @@ def main():
                       f"processes started meanwhile: {started_processes}", flush=True)
                 report(not problems, name, "concurrency-200", "; ".join(problems))
                 mount_failed |= bool(problems)
+            if name in LOOP_MOUNTS:
+                for case, problems in billing_loop(mount):
+                    report(not problems, name, case, "; ".join(problems))
+                    mount_failed |= bool(problems)
         except Exception as error:
             report(False, name, "start", f"{type(error).__name__}: {error}")
             mount_failed = True
