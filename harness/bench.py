@@ -3,17 +3,21 @@ conf/lighttpd/billing-checkout.conf, rendered for paths and ports only, as the w
 fast static Stripe stand-in (nginx `return 200`) and a 300 ms one (bench/delay_standin.py), with reference
 programs measured in the same run: bench/fcgi-static.c (FastCGI ceiling), bench/fcgi-curl.c (the same work in C
 with libcurl), bench/URLSessionLoop (raw URLSession ceiling); CGI cold start against bench/hello.swift; memory of
-one process; a CPU profile (perf). Prints a summary and writes docs/benchmarks.md (harness/benchdoc.py).
+one process; a CPU profile (perf); the billing loop with its SQLite store (checkout as a new user per request, the
+reused open session, webhook ingestion, CGI cold start). Prints a summary and writes docs/benchmarks.md (harness/benchdoc.py).
 
     scripts/bench            default run: 10 s per point (BENCH_DURATION=N to change), ~9 min after builds on 2 CPUs
     scripts/bench --quick    smoke run: 3 s per point, fewer requests for memory, CGI and profile
 
 Knobs: BENCH_DURATION, BENCH_MEM_REQUESTS ("50000 150000"), BENCH_PROFILE_REQUESTS (10000), BENCH_CGI_RUNS (100),
+BENCH_USERS (80000; distinct users for the billing-loop checkout points), BENCH_EVENTS (60000; webhook events),
 BENCH_NO_DOC=1 (do not write docs/benchmarks.md), WORKERS (the binary's default). scripts/bench installs the
 Debian packages this needs and runs `python3 -m harness.bench`. Builds into .build-bench (git-ignored); everything
 it starts is stopped by PID and process group on exit.
 """
 import atexit
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -37,7 +41,11 @@ REF = os.path.join(SCRATCH, "bench")
 RUN = os.path.join(REF, "run")
 # Settings the binary could pick up from the caller's environment; the benchmark sets its own.
 UNSET = ("BILLING_CONFIG", "STRIPE_SECRET_KEY_FILE", "STRIPE_PRICES_PRO", "JWT_SECRET_FILE", "JWT_PUBLIC_KEY_FILE",
-         "JWT_JWKS_FILE", "JWT_ISSUER", "JWT_AUDIENCE", "ALLOWED_REDIRECT_ORIGINS", "CORS_ORIGINS")
+         "JWT_JWKS_FILE", "JWT_ISSUER", "JWT_AUDIENCE", "ALLOWED_REDIRECT_ORIGINS", "CORS_ORIGINS", "DATABASE_URL",
+         "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE", "STRIPE_WEBHOOK_TOLERANCE_SECONDS")
+WEBHOOK_ROUTE = ROUTE.rsplit("/", 1)[0] + "/webhook"
+SUBSCRIPTION_ROUTE = ROUTE.rsplit("/", 1)[0] + "/subscription"
+REUSE_USER = "user_reuse"  # the user of the reused-open-session point (never subscribed)
 
 
 def say(text=""):
@@ -140,6 +148,9 @@ class Bench:
         self.rows = []  # the table rows, as printed
         self.lighttpd = None
         self.lighttpd_count = 0
+        # The billing loop: lines in the pre-made request files (a new user / a new event per request).
+        self.user_count = int(env.get("BENCH_USERS") or (30000 if quick else 80000))
+        self.event_count = int(env.get("BENCH_EVENTS") or (20000 if quick else 60000))
 
     # ------------------------------------------------ set-up
 
@@ -151,6 +162,11 @@ class Bench:
                    LOG_LEVEL="info")
         for name in UNSET:
             env.pop(name, None)
+        # Stateless unless a point says otherwise: the default DATABASE_URL (docs/settings.md) is a file under
+        # /var/lib that FastCGI refuses to start without.
+        env["DATABASE_URL"] = "none"
+        self.database = os.path.join(RUN, "billing.sqlite")
+        self.webhook_secret = "whsec_bench_" + os.urandom(16).hex()
         self.token = mint(env["JWT_SECRET"], "user_bench", ttl=7200, email="dev@example.com")
         env["BENCH_TOKEN"], env["BENCH_BODY"] = self.token, BODY  # for bench/checkout.lua
         shutil.rmtree(RUN, ignore_errors=True)
@@ -158,6 +174,16 @@ class Bench:
         self.body_file = os.path.join(RUN, "body.json")
         with open(self.body_file, "w") as f:
             f.write(BODY)
+        # One bearer token per line, a new user each (bench/cycle.lua); and the one user of the reuse point.
+        self.users_file = os.path.join(RUN, "users.txt")
+        with open(self.users_file, "w") as f:
+            for i in range(self.user_count):
+                user = f"user_b{i:06d}"
+                f.write("Bearer " + mint(env["JWT_SECRET"], user, ttl=7200, email=f"{user}@example.com") + "\n")
+        self.reuse_token = mint(env["JWT_SECRET"], REUSE_USER, ttl=7200, email="reuse@example.com")
+        self.reuse_file = os.path.join(RUN, "reuse.txt")
+        with open(self.reuse_file, "w") as f:
+            f.write("Bearer " + self.reuse_token + "\n")
         fast_port, slow_port, self.lport = free_port(), free_port(), free_port()
         self.fast_base = f"http://127.0.0.1:{fast_port}"
         self.slow_base = f"http://127.0.0.1:{slow_port}"
@@ -220,19 +246,30 @@ class Bench:
 
     # ------------------------------------------------ points
 
-    def wrk(self, c, seconds, url):
+    def wrk(self, c, seconds, url, cycle=None):
+        """wrk with bench/checkout.lua, or with bench/cycle.lua when cycle = {"file", "header", "next"} (a
+        file of pre-made requests, read from line `next` on; `next` is moved past the lines used)."""
         threads = 1 if c < 2 else 2
-        return output(["wrk", f"-t{threads}", f"-c{c}", f"-d{seconds}s", "--timeout", "10s", "-s",
-                       "bench/checkout.lua", url])
+        if cycle is None:
+            return output(["wrk", f"-t{threads}", f"-c{c}", f"-d{seconds}s", "--timeout", "10s", "-s",
+                           "bench/checkout.lua", url])
+        status, text = output(["wrk", f"-t{threads}", f"-c{c}", f"-d{seconds}s", "--timeout", "10s", "-s",
+                               "bench/cycle.lua", url, "--", cycle["file"], cycle["header"], str(cycle["next"]),
+                               str(threads)])
+        fields = parse_bench(bench_line(text) or "BENCH")
+        if "next_index" in fields:
+            cycle["next"] = int(fields["next_index"])
+            cycle["wrapped"] = cycle.get("wrapped", False) or fields["wrapped"] == "1"
+        return status, text
 
-    def wrk_point(self, key, label, c, url):
+    def wrk_point(self, key, label, c, url, cycle=None):
         """Warm-up, then `duration` s of wrk, with the CPU and peak RSS of the processes lighttpd runs (none when
         the URL is a stand-in)."""
-        _, text = self.wrk(c, WARMUP, url)
+        _, text = self.wrk(c, WARMUP, url, cycle)
         point = {"warmup": parse_bench(bench_line(text) or "BENCH")}
         pids = self.server_pids()
         t0 = cpu_ticks(pids)
-        status, text = self.wrk(c, self.duration, url)
+        status, text = self.wrk(c, self.duration, url, cycle)
         t1 = cpu_ticks(pids)
         if status != 0:
             say(text)
@@ -242,6 +279,8 @@ class Bench:
             say(text)
             die(f"no summary from wrk for {label}")
         point.update(parse_bench(line), label=label, c=str(c))
+        point["ok_rps"] = "%.1f" % ((int(point["requests"]) - int(point["non2xx"]))
+                                    / (float(point["duration_us"]) / 1e6))
         point["first_bad"] = "\n".join(l[len("BENCH_FIRST_BAD "):] for l in text.splitlines()
                                        if l.startswith("BENCH_FIRST_BAD "))
         if pids:
@@ -337,6 +376,81 @@ class Bench:
         self.wrk_point("curl_slow_256", "(b) fcgi-curl.c -> 300 ms stand-in", 256, endpoint)
         self.stop_lighttpd()
 
+    def events_file(self, n):
+        """n distinct `customer.subscription.updated` events for sub_bench, each signed now as Stripe signs them:
+        one line per event, `t=…,v1=…` TAB body (bench/cycle.lua)."""
+        path = os.path.join(RUN, "events.txt")
+        now = int(time.time())
+        secret = self.webhook_secret.encode()
+        prefix = os.urandom(4).hex()
+        with open(path, "w") as f:
+            for i in range(n):
+                body = json.dumps({
+                    "id": f"evt_bench{prefix}{i:07d}", "object": "event", "api_version": "2024-06-20", "created": now,
+                    "data": {"object": {"id": "sub_bench", "object": "subscription", "status": "active",
+                                        "customer": "cus_bench", "metadata": {"user_id": "user_bench"}},
+                             "previous_attributes": {"status": "incomplete"}},
+                    "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+                    "type": "customer.subscription.updated"}, separators=(",", ":"))
+                v1 = hmac.new(secret, f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
+                f.write(f"t={now},v1={v1}\t{body}\n")
+        return path
+
+    def store_count(self, table):
+        import sqlite3
+        try:
+            with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10) as db:
+                return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        except sqlite3.Error as error:
+            return f"? ({error})"
+
+    def loop_points(self, binary):
+        """The billing loop at c=32 against the fast stand-in, LOG_LEVEL=info, back to back: checkout as a new
+        user per request without and with the SQLite store (the same script, bench/cycle.lua), the reused open
+        session (one user, one body), and webhook ingestion (a new signed event per request, each re-reading
+        the subscription from the stand-in)."""
+        env, procs, fast, endpoint = os.environ, self.shipped_max_procs, self.fast_base, self.endpoint
+        say()
+        say(f"Billing loop: {self.user_count} users, {self.event_count} events; store {self.database} …")
+        env["LOG_LEVEL"] = "info"
+        env["DATABASE_URL"] = "none"
+        self.start_lighttpd(binary, procs, fast)
+        self.wrk_point("loop_none_32", "checkout, a new user per request, DATABASE_URL=none", 32, endpoint,
+                       dict(file=self.users_file, header="Authorization", next=0))
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.database + suffix):
+                os.remove(self.database + suffix)
+        env["DATABASE_URL"] = "sqlite:" + self.database
+        env["STRIPE_WEBHOOK_SECRET"] = self.webhook_secret
+        try:
+            self.start_lighttpd(binary, procs, fast)
+            users = dict(file=self.users_file, header="Authorization", next=0)
+            self.wrk_point("loop_sqlite_32", "checkout, a new user per request, SQLite store", 32, endpoint, users)
+            self.results["loop_sqlite_32"].update(users_wrapped=users.get("wrapped", False), users_used=users["next"],
+                                                  slots=self.store_count("checkout_slots"))
+            # The reused open session: a first request creates it, every later one is answered from the store.
+            headers = {"Authorization": f"Bearer {self.reuse_token}", "Content-Type": "application/json"}
+            status, _, answer = http_request(self.lport, "POST", ROUTE, body=BODY.encode(), headers=headers, timeout=20)
+            if status != 200:
+                die(f"reuse: the first request got {status} {answer[:200]!r}")
+            self.wrk_point("loop_reuse_32", "checkout, the reused open session (one user), SQLite store", 32,
+                           endpoint, dict(file=self.reuse_file, header="Authorization", next=0))
+            events = dict(file=self.events_file(self.event_count), header="Stripe-Signature", next=0)
+            webhook = f"http://127.0.0.1:{self.lport}{WEBHOOK_ROUTE}"
+            self.wrk_point("loop_webhook_32", "webhook, a new signed event per request (re-read), SQLite store", 32,
+                           webhook, events)
+            self.results["loop_webhook_32"].update(events_wrapped=events.get("wrapped", False),
+                                                   events_used=events["next"],
+                                                   processed=self.store_count("processed_events"))
+            r = self.results
+            say(f"  store: {r['loop_sqlite_32']['slots']} checkout slots after {r['loop_sqlite_32']['users_used']} "
+                f"users sent (wrapped: {r['loop_sqlite_32']['users_wrapped']}); {r['loop_webhook_32']['processed']} "
+                f"events applied after {events['next']} sent (wrapped: {events.get('wrapped', False)})")
+        finally:
+            self.stop_lighttpd()
+            env["DATABASE_URL"] = "none"
+            env.pop("STRIPE_WEBHOOK_SECRET", None)
+
     def cgi(self, binary):
         """CGI cold start: the binary fed a CGI environment and the body on stdin, against the fast stand-in."""
         say()
@@ -355,9 +469,28 @@ class Bench:
             say((one.stdout + one.stderr).decode(errors="replace"))
             die(f"CGI run failed (see above and {RUN}/hyperfine.out)")
         body = self.body_file
+        # The billing loop's cold start: GET …/subscription answered from the SQLite store (user_bench, whose
+        # subscription the webhook point stored), the same request stateless (a 404, no store opened), and a
+        # checkout with the store whose open session is reused (no Stripe call).
+        get = (f"env -u CONTENT_TYPE REQUEST_METHOD=GET CONTENT_LENGTH=0 REQUEST_URI={SUBSCRIPTION_ROUTE} "
+               f"PATH_INFO={SUBSCRIPTION_ROUTE[len('/api'):]}")
+        store = f"DATABASE_URL=sqlite:{self.database}"
+        loop_commands = [
+            ("store-subscription", f"{get} {store} {binary} </dev/null 2>/dev/null", b'"active":true'),
+            ("none-subscription", f"{get} DATABASE_URL=none {binary} </dev/null 2>/dev/null", b"404"),
+            ("store-checkout-reuse", f"env {store} HTTP_AUTHORIZATION='Bearer {self.reuse_token}' {binary} <{body} "
+             "2>/dev/null", b"checkout.stripe.com"),
+        ]
+        for name, command, expect in loop_commands:
+            one = subprocess.run(["sh", "-c", command], capture_output=True, env=env)
+            with open(os.path.join(RUN, f"cgi-{name}.out"), "wb") as f:
+                f.write(one.stdout)
+            if expect not in one.stdout:
+                say(one.stdout.decode(errors="replace"))
+                die(f"CGI {name} failed (no {expect!r}; {RUN}/cgi-{name}.out)")
         commands = [("billing-checkout", f"{binary} <{body} 2>/dev/null"), ("hello", f"{REF}/hello <{body}"),
                     ("hello-foundation", f"{REF}/hello-foundation <{body}"), ("noop-c", f"{REF}/noop <{body}"),
-                    ("noop-c-libcurl", f"{REF}/noop-libcurl <{body}")]
+                    ("noop-c-libcurl", f"{REF}/noop-libcurl <{body}")] + [(n, c) for n, c, _ in loop_commands]
         argv = ["hyperfine", "--style", "basic", "--warmup", "3", "--runs", str(self.cgi_runs), "--export-json",
                 os.path.join(RUN, "cgi.json")]
         for name, command in commands:
@@ -376,6 +509,8 @@ class Bench:
             f"hello with Foundation {ms['hello-foundation']} ms")
         say(f"  C program that starts and exits: {ms['noop-c']} ms; the same linked with libcurl: "
             f"{ms['noop-c-libcurl']} ms")
+        say(f"  with the SQLite store: GET …/subscription {ms['store-subscription']} ms (stateless, a 404: "
+            f"{ms['none-subscription']} ms); checkout reusing the open session {ms['store-checkout-reuse']} ms")
 
     def memory(self, binary):
         """One process (max-procs 1), LOG_LEVEL=info: peak RSS at c=256, then RSS growth over exact request counts."""
@@ -496,6 +631,7 @@ def main(argv=None):
             f"(shipped) x WORKERS {bench.workers} unless noted.")
         say(benchdoc.ROW_HEADER)
         bench.load_points(binary)
+        bench.loop_points(binary)
         bench.cgi(binary)
         bench.memory(binary)
         bench.profile(binary)

@@ -51,11 +51,21 @@ def targets(bench):
     cgi = bench.cgi_ms
     t["t4"] = "%.2f" % (float(cgi["billing-checkout"]) / float(cgi["hello"]))
     t["t4f"] = "%.2f" % (float(cgi["billing-checkout"]) / float(cgi["hello-foundation"]))
+    # The billing loop (SQLite store).
+    t["l1"] = "%.3f" % (float(r["loop_sqlite_32"]["rps"]) / float(r["loop_none_32"]["rps"]))
+    t["l2"] = "%.2f" % (float(r["loop_reuse_32"]["rps"]) / float(r["loop_sqlite_32"]["rps"]))
+    t["l3"] = "%.3f" % (float(r["loop_webhook_32"]["ok_rps"]) / float(r["loop_sqlite_32"]["rps"]))
+    t["l4"] = "%.2f" % (float(cgi["store-subscription"]) / float(cgi["billing-checkout"]))
     return t
+
+
+def loop_errors(point):
+    return int(point["non2xx"]) + int(point["sock_errors"])
 
 
 def summary(bench):
     r, t, cgi, mem = bench.results, targets(bench), bench.cgi_ms, bench.mem
+    ln, ls, lr, lw = r["loop_none_32"], r["loop_sqlite_32"], r["loop_reuse_32"], r["loop_webhook_32"]
     procs, workers = bench.shipped_max_procs, bench.workers
     info32, warn32, usl32 = r["ep_info_fast_32"]["rps"], r["ep_warn_fast_32"]["rps"], r["usl_fast_32"]["rps"]
     lines = [
@@ -86,6 +96,17 @@ def summary(bench):
         f"| 5b | RSS growth between {mem['at_first']} and {mem['done']} requests (one process) | "
         f"{mem['rss_first_kb'] / 1024:.1f} → {mem['rss_second_kb'] / 1024:.1f} MB | {mem['growth_mb']} MB | ≤ 2 MB | "
         f"{verdict(float(mem['growth_mb']) <= 2)} |",
+        f"| L1 | billing loop: checkout c=32, a new user per request, SQLite store vs stateless (DATABASE_URL=none), "
+        f"same script | {num(ls['rps'])} vs {num(ln['rps'])} req/s (errors {loop_errors(ls)} / {loop_errors(ln)}) | "
+        f"{float(t['l1']) * 100:.1f} % | ≥ 90 % | {verdict(float(t['l1']) >= 0.9 and loop_errors(ls) == 0)} |",
+        f"| L2 | billing loop: the reused open session (one user, no Stripe call) vs L1's checkout with a Stripe call, "
+        f"c=32 | {num(lr['rps'])} vs {num(ls['rps'])} req/s (errors {loop_errors(lr)}) | {t['l2']} × | ≥ 3 × | "
+        f"{verdict(float(t['l2']) >= 3 and loop_errors(lr) == 0)} |",
+        f"| L3 | billing loop: webhook through lighttpd, a new signed event per request, each re-reading the "
+        f"subscription, c=32 (200s per second) | {num(lw['ok_rps'])} events/s vs checkout {num(ls['rps'])} req/s "
+        f"(non-200 {lw['non2xx']}, socket {lw['sock_errors']}) | {float(t['l3']):.2f} × | reported | – |",
+        f"| L4 | billing loop: CGI cold start with the store, GET …/subscription, vs the stateless checkout's (4) | "
+        f"{cgi['store-subscription']} vs {cgi['billing-checkout']} ms | {t['l4']} × | reported | – |",
     ]
     return "\n".join(lines)
 
@@ -109,6 +130,19 @@ def reading(bench):
            f"  FASTCGI_DISPATCH={bench.other_dispatch}: {num(r['ep_other_slow_256']['rps'])} req/s, p99 "
            f"{ms(r['ep_other_slow_256']['p99_us'], '%.1f')} ms.\n"
            "  A p99 above 450 ms for (b) too means the machine, not the endpoint, set the tail in this run.")
+    ln, ls, lr, lw = r["loop_none_32"], r["loop_sqlite_32"], r["loop_reuse_32"], r["loop_webhook_32"]
+    loop = (f"- Billing loop (rows L1–L4, same run, c=32, fast stand-in, LOG_LEVEL=info, the four points back to back): "
+            f"checkout as a new user per request\n  {num(ln['rps'])} req/s stateless, {num(ls['rps'])} with the "
+            f"store (p99 {ms(ln['p99_us'], '%.2f')} / {ms(ls['p99_us'], '%.2f')} ms; CPU per 1,000 requests "
+            f"{ln['cpu_per_1k']} / {ls['cpu_per_1k']} s);\n"
+            f"  {ls['users_used']} users sent to the store point, {ls['slots']} checkout slots in the store after it "
+            f"(users reused: {'yes' if ls['users_wrapped'] else 'no'}). The reused open session: {num(lr['rps'])} "
+            f"req/s (CPU {lr['cpu_per_1k']} s/1k).\n  Webhook: {num(lw['ok_rps'])} events/s answered 200, "
+            f"{lw['processed']} events applied in the store after {lw['events_used']} sent (ids reused: "
+            f"{'yes' if lw['events_wrapped'] else 'no'}),\n  p99 {ms(lw['p99_us'], '%.2f')} ms, CPU "
+            f"{lw['cpu_per_1k']} s/1k. CGI with the store: GET …/subscription {cgi['store-subscription']} ms, "
+            f"the same stateless (404, no store) {cgi['none-subscription']} ms,\n  a checkout that reuses the "
+            f"open session {cgi['store-checkout-reuse']} ms; the stateless checkout {cgi['billing-checkout']} ms.")
     return f"""- References at c=32, fast stand-in: billing-checkout {num(r['ep_info_fast_32']['rps'])} req/s (info) /
   {num(r['ep_warn_fast_32']['rps'])} (warning); raw URLSession (c) {num(r['usl_fast_32']['rps'])}; libcurl in C (b)
   {num(r['curl_fast_32']['rps'])}; FastCGI ceiling (a) {num(r['static_32']['rps'])}. CPU per 1,000 requests:
@@ -123,7 +157,8 @@ def reading(bench):
 - Target 4: a C program that only starts and exits takes {cgi['noop-c']} ms, and {cgi['noop-c-libcurl']} ms once linked with
   libcurl, which URLSession is built on — more than the whole limit ({1.5 * float(cgi['hello']):.2f} ms) before
   any Swift or Foundation code is loaded.
-{t3}"""
+{t3}
+{loop}"""
 
 
 def command_output(argv, merge=False):
@@ -176,7 +211,8 @@ def document(bench, summary_table, command_line, started_at, load_at_start, comm
 
 Produced by `scripts/bench`. Every number below comes from **one run on one machine**; the
 targets are ratios between points of that run, so they hold across machines better than the absolute
-numbers do. Re-run with `scripts/bench` (about 9 minutes after the builds on 2 CPUs — 19 load points of 11 s, CGI, 150k requests for memory, profile; `--quick` for a smoke run).
+numbers do. Re-run with `scripts/bench` (about 10 minutes after the builds on 2 CPUs — 23 load points of 11 s, CGI, 150k requests for memory, profile; `--quick` for a smoke run).
+Rows L1–L4 (the billing loop with its SQLite store) come from the same run and the same command.
 
 | | |
 |---|---|
@@ -203,13 +239,26 @@ numbers do. Re-run with `scripts/bench` (about 9 minutes after the builds on 2 C
   and profile runs, where max-procs is **overridden to 1** for a per-process measurement. Settings:
   `STRIPE_API_BASE` = the stand-in, `STRIPE_SECRET_KEY=sk_test_bench`, `STRIPE_PRICE_ID=price_bench`,
   a 61-byte `JWT_SECRET`, `FRONTEND_URL=http://localhost:3000`, `BILLING_ENV_FILE=` (empty),
-  `LOG_LEVEL=info` (default; one log line per request into lighttpd's log) or `warning` where noted.
+  `LOG_LEVEL=info` (default; one log line per request into lighttpd's log) or `warning` where noted;
+  `DATABASE_URL=none` (stateless, checkout only) except the billing-loop points.
+- **Billing loop** (L1–L4): `DATABASE_URL=sqlite:.build-bench/bench/run/billing.sqlite` (a new file each run),
+  `STRIPE_WEBHOOK_SECRET` set. Load from `bench/cycle.lua`, which cycles through a file of pre-made requests,
+  each thread its own lines: {bench.user_count} bearer tokens of distinct users (`user_b000000`…, minted like
+  `harness/tokens.py` does) for checkout, so that every request creates a session (a user's open session would
+  otherwise be reused); the stateless point runs the same script on the same tokens. The reused-session
+  point sends one user's token and the same body every request, after a first request created the session.
+  The webhook point sends {bench.event_count} distinct `customer.subscription.updated` events for `sub_bench`
+  (unique `evt_…` ids, since a repeated id is answered without a re-read), each signed
+  `Stripe-Signature: t=<now>,v1=<HMAC-SHA256(secret, "t.body")>` just before the point; each one re-reads
+  `GET /v1/subscriptions/sub_bench`, which the fast stand-in answers with a fixed active subscription.
+  The store's rows are counted after the points (`checkout_slots`, `processed_events`).
 - **Load**: wrk {wrk_version}, `bench/checkout.lua`: POST with a real HS256 bearer token
   (`scripts/dev-token user_bench --email dev@example.com`) and the JSON body
   `{bench.body}`; 1 thread at c=1, 2 threads otherwise; non-2xx counted in Lua (`response()`), latency
   percentiles from wrk's histogram in `done()`.
 - **Fast stand-in**: nginx, 1 worker, `return 200 '{{"id":"cs_test_bench","object":"checkout.session","url":"https://checkout.stripe.com/c/pay/cs_test_bench"}}'`
-  with a `Request-Id` header (`bench/nginx.conf.in`).
+  with a `Request-Id` header (`bench/nginx.conf.in`); `GET /v1/subscriptions/…` answered the same way with one
+  fixed subscription (`sub_bench`, `active`, `metadata.user_id` `user_bench`).
 - **300 ms stand-in**: `bench/delay_standin.py` (asyncio Protocol, keep-alive, answers 300 ms after each
   request). Measured alone at c=256 below: {num(r['ss_256']['rps'])} req/s of the ideal 853, p99 {ms(r['ss_256']['p99_us'], '%.1f')} ms.
 - **References**, same lighttpd, same stand-ins, same run:
@@ -254,6 +303,9 @@ every process using URLSession pays for before any of its own code runs.
 | hello.swift with Foundation | {cgi['hello-foundation']} |
 | C program that starts and exits | {cgi['noop-c']} |
 | the same C program linked with libcurl | {cgi['noop-c-libcurl']} |
+| billing-checkout, SQLite store: `GET …/subscription` (answered from the store, no Stripe call) | {cgi['store-subscription']} |
+| billing-checkout, stateless: `GET …/subscription` (404, no store opened) | {cgi['none-subscription']} |
+| billing-checkout, SQLite store: checkout reusing the user's open session (no Stripe call) | {cgi['store-checkout-reuse']} |
 
 ```
 {hyperfine_text(bench.hyperfine_text)}
