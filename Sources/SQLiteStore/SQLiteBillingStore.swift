@@ -57,7 +57,18 @@ public final class SQLiteBillingStore: BillingStore {
     public func beginCheckout(userID: String, request: SessionRequest, now: Double, leaseUntil: Double)
         async throws(StoreError) -> CheckoutClaim
     {
-        try await write { db in
+        // Answering the open session again writes nothing, so it is decided by a read, without queueing on the
+        // write lock; a request that finds anything else takes the lock and decides again.
+        let reusable = try await read { db -> OpenSession? in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM checkout_slots WHERE user_id = ? AND state = 'open'", arguments: [userID]),
+                let session = Self.openSession(row), Double(session.expiresAt) > now, session.request == request
+            else { return nil }
+            return session
+        }
+        if let reusable { return .reuse(reusable) }
+        return try await write { db in
             let row = try Row.fetchOne(db, sql: "SELECT * FROM checkout_slots WHERE user_id = ?", arguments: [userID])
             var replacing: OpenSession?
             if let row {
