@@ -3,7 +3,7 @@ import Testing
 
 /// Answers the real Stripe never sends, crafted in the stand-in, seen through the binary: nothing in them may
 /// crash the process, reach the client unchecked, or be read without a bound.
-@Suite("Crafted Stripe answers end to end")
+@Suite("Crafted Stripe answers end to end", .serialized)
 struct CraftedStripeAnswerTests {
     private static func answer(
         status: Int = 200, headers: [String: String] = [:], body: String = "", repeat count: Int = 1,
