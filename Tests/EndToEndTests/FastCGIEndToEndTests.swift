@@ -154,9 +154,7 @@ struct FastCGIEndToEndTests {
         arguments: dispatchModes, FastCGIProcess.Socket.allCases)
     func shutdownDrainsBacklog(dispatch: String, socket: FastCGIProcess.Socket) async throws {
         let harness = try await CheckoutHarness()
-        // Long enough that the drain outlasts any delay of this test's own last connection on a loaded machine
-        // (the whole suite runs in parallel): that connection must be queued while the drain is still on.
-        try await harness.standIn.setLatency(milliseconds: 1500)
+        try await harness.standIn.setLatency(milliseconds: 500)
         var settings = Self.settings(harness, dispatch: dispatch)
         settings["WORKERS"] = "2"
         let server = try await FastCGIProcess(settings: settings, socket: socket)
