@@ -18,15 +18,13 @@ public struct CGIRunner: Sendable {
 
     /// Reads the request, lets `responder` answer it and writes the answer to stdout.
     public func run(environment: [String: String], responder: some Responder) {
-        let limit =
-            (try? CGIEnvironment.requestHead(from: environment)).map {
-                responder.bodyLimit(for: $0, standard: maxBodySize)
-            } ?? maxBodySize
-        let declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: limit)
+        var declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: maxBodySize)
         let chunked = environment["HTTP_TRANSFER_ENCODING"]?.lowercased().contains("chunked") == true
         writeAll(
-            TransportResponses.answer(params: environment, responder: responder) {
-                readBody(declared: declared, toEndOfInput: chunked, limit: limit)
+            TransportResponses.answer(params: environment, responder: responder) { head in
+                let limit = responder.bodyLimit(for: head, standard: maxBodySize)
+                declared = CGIEnvironment.declaredLength(environment["CONTENT_LENGTH"], limit: limit)
+                return readBody(declared: declared, toEndOfInput: chunked, limit: limit)
             })
         // mod_cgid resets the client's connection when the program exits with body bytes unread, which would cut
         // the 413 off: read and discard the announced body (at most 16 MiB) after answering.

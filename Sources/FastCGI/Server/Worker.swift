@@ -30,8 +30,8 @@ struct Worker: Sendable {
         FCGX_InitRequest(request, pool.listenFD, 0)
         while pool.acceptor.accept(request, index: index) {
             let params = FastCGIExchange.params(of: request)
-            let bytes = TransportResponses.answer(params: params, responder: pool.responder) {
-                FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(params))
+            let bytes = TransportResponses.answer(params: params, responder: pool.responder) { head in
+                FastCGIExchange.body(of: request, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(for: head))
             }
             FastCGIExchange.finish(request, writing: bytes)
             pool.roster.set(.waiting, of: index)
@@ -54,8 +54,8 @@ struct Worker: Sendable {
             if let slot = pool.roster.willReadBody(serving: pool.lifecycle.current.isServing) {
                 Worker(pool: pool, index: slot).start()
             }
-            let request = TransportResponses.request(params: params) {
-                FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(params))
+            let request = TransportResponses.request(params: params) { head in
+                FastCGIExchange.body(of: accepted, declared: params["CONTENT_LENGTH"], limit: pool.bodyLimit(for: head))
             }
             pool.roster.didReadBody()
             pool.roster.set(.waiting, of: index)

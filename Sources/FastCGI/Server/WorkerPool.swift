@@ -1,4 +1,5 @@
 import HTTPResponder
+import HTTPTypes
 
 #if canImport(Glibc)
     import Glibc
@@ -75,9 +76,8 @@ final class WorkerPool: Sendable {
         }
     }
 
-    /// The body limit for a request: the responder's for its head, else the configured one.
-    func bodyLimit(_ params: [String: String]) -> Int {
-        guard let head = try? CGIEnvironment.requestHead(from: params) else { return maxBodySize }
-        return responder.bodyLimit(for: head, standard: maxBodySize)
+    /// The body limit for a request: the responder's for its head, given the configured one.
+    func bodyLimit(for head: HTTPRequest) -> Int {
+        responder.bodyLimit(for: head, standard: maxBodySize)
     }
 }
