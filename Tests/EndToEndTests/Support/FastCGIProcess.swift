@@ -12,7 +12,7 @@ final class FastCGIProcess: @unchecked Sendable {
     let port: Int
     /// The Unix socket's path, or nil with TCP.
     let socketPath: String?
-    private let errors = Pipe()
+    private let errors: Pipe
 
     /// Where the server listens.
     enum Socket: CaseIterable, Equatable, Sendable {
@@ -33,53 +33,65 @@ final class FastCGIProcess: @unchecked Sendable {
 
     /// Starts the binary with `settings` as its whole environment. When the binary opens the socket itself,
     /// waits until it accepts connections; with `.inheritedUnix`, returns at once: connections wait in the
-    /// socket's backlog meanwhile.
+    /// socket's backlog meanwhile. With `.tcp`, a port the binary cannot bind (taken between `freePort` and
+    /// its bind, by a test's outgoing connection or another listener) is retried on a new port, up to 5 times.
     init(settings: [String: String], socket: Socket = .tcp) async throws {
-        process = Process()
-        process.executableURL = try Binaries.billingCheckout()
-        process.environment = settings
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bc-\(UUID().uuidString.prefix(8)).sock"
         ).path
-        switch socket {
-        case .inheritedUnix:
-            port = 0
-            socketPath = path
-            let listening = try FastCGIConnection.listen(unixPath: path)
-            process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
-            defer { close(listening) }  // as the web server does: the process holds the only descriptor
+        var lastLog = ""
+        for _ in 0..<5 {
+            let errors = Pipe()
+            let process = Process()
+            process.executableURL = try Binaries.billingCheckout()
+            process.environment = settings
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            let port: Int
+            let socketPath: String?
+            switch socket {
+            case .inheritedUnix:
+                let listening = try FastCGIConnection.listen(unixPath: path)
+                process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
+                defer { close(listening) }  // as the web server does: the process holds the only descriptor
+                try process.run()
+                (self.process, self.errors, self.port, self.socketPath) = (process, errors, 0, path)
+                return
+            case .sharedUnix(let listening, let sharedPath):
+                process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
+                try process.run()
+                (self.process, self.errors, self.port, self.socketPath) = (process, errors, 0, sharedPath)
+                return
+            case .unixPath:
+                (port, socketPath) = (0, path)
+                process.arguments = ["--listen", path]
+            case .tcp:
+                (port, socketPath) = (try Self.freePort(), nil)
+                process.arguments = ["--listen", "127.0.0.1:\(port)"]
+            }
+            process.standardInput = FileHandle.nullDevice
             try process.run()
-            return
-        case .sharedUnix(let listening, let sharedPath):
-            port = 0
-            socketPath = sharedPath
-            process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
-            try process.run()
-            return
-        case .unixPath:
-            port = 0
-            socketPath = path
-            process.arguments = ["--listen", path]
-        case .tcp:
-            port = try Self.freePort()
-            socketPath = nil
-            process.arguments = ["--listen", "127.0.0.1:\(port)"]
-        }
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<200 {
-            let listening =
-                if socketPath != nil { FileManager.default.fileExists(atPath: path) } else {
-                    (try? FastCGIConnection.connect(port: port)) != nil
+            for _ in 0..<200 {
+                let listening =
+                    if socketPath != nil { FileManager.default.fileExists(atPath: path) } else {
+                        (try? FastCGIConnection.connect(port: port)) != nil
+                    }
+                if listening {
+                    (self.process, self.errors, self.port, self.socketPath) = (process, errors, port, socketPath)
+                    return
                 }
-            if listening { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(25))
+                guard process.isRunning else { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            lastLog = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            // libfcgi reports a failed bind itself ("bind/listen: Address already in use") and exits.
+            guard socket == .tcp, lastLog.contains("Address already in use") else { break }
         }
-        process.terminate()
-        throw SupportError("billing-checkout did not listen on \(socketPath ?? String(port))")
+        throw SupportError("billing-checkout did not listen: \(lastLog)")
     }
 
     deinit {
