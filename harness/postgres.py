@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from contextlib import closing
 
 from .processes import free_port
 
@@ -229,6 +230,9 @@ class Cluster:
         self.timings["stop"] = time.monotonic() - started
         return self.timings["stop"]
 
+    def close(self):
+        self.remove()
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -373,7 +377,12 @@ def main(argv):
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
     started = time.monotonic()
-    with cluster(verbose=verbose, handle_signals=False) as pg:
+    try:
+        pg_cluster = cluster(verbose=verbose, handle_signals=False).__enter__()
+    except (RuntimeError, OSError, KeyError) as error:
+        print(f"harness.postgres: no PostgreSQL cluster: {error}", file=sys.stderr)
+        return 1
+    with closing(pg_cluster) as pg:
         print(f"postgres {pg.version}: own cluster on 127.0.0.1:{pg.port} ready in {time.monotonic() - started:.2f} s "
               f"(initdb {pg.timings['initdb']:.2f} s, start {pg.timings['start']:.2f} s)", file=sys.stderr, flush=True)
         env = dict(os.environ)
