@@ -25,7 +25,8 @@ separate PostgreSQL client.
    nothing half-written.
 
 --break NAME breaks what a check guards, to see it go red: two-hosts (host B on another database), down-at-start
-(PostgreSQL left running), restart-under-load (PostgreSQL back on another port, so the binary cannot recover).
+(PostgreSQL left running), restart-under-load (PostgreSQL back on another port, so the binary cannot recover),
+slow-store (the binary's store timeout raised to 30 s, so answers during the outage take longer than the bound).
 
 One line per check (`ok NAME: numbers` / `FAIL NAME: why`), then `N passed, N failed`; exit status non-zero on
 any failure. Standard library only; needs root (lighttpd runs the binary as www-data), lighttpd, Debian's
@@ -56,6 +57,7 @@ from .webservers import CHECKOUT_URL, COMPLETED_EVENTS, PREFIX, LoopClient, cont
     subscription_id, subscription_problems
 
 CHECKS = ["two-hosts", "down-at-start", "restart-under-load"]
+BREAKS = CHECKS + ["slow-store"]
 VERBOSE = False
 UNAVAILABLE = b'{"detail":"Billing state unavailable"}'
 CONCURRENT_CHECKOUTS = 10
@@ -77,13 +79,19 @@ LOAD_THREADS = 6
 class Host:
     """lighttpd with the shipped config and the binary on a database: one web host."""
 
-    def __init__(self, name, workdir, stand_in, database_url, secret, extra_env=None):
+    def __init__(self, name, workdir, stand_in, database_url, secret, extra_env=None, settings_extra=None):
         self.name = name
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir)
         # lighttpd creates the binary's socket here after it has dropped to the server user.
         give_to_server_user(self.dir, 0o755)
         settings = write_settings(self.dir, stand_in, database_url=database_url, webhook_secret=secret)
+        if settings_extra:  # more of the settings file's "database" object
+            with open(settings) as f:
+                values = json.load(f)
+            values["database"].update(settings_extra)
+            with open(settings, "w") as f:
+                json.dump(values, f)
         self.error_log = os.path.join(self.dir, "error.log")
         self.out = os.path.join(self.dir, "server.out")
         user = [f'server.username = "{SERVER_USER}"', f'server.groupname = "{SERVER_USER}"'] if SERVER_USER else []
@@ -465,14 +473,15 @@ class Traffic:
         answer.why = f"{answer.kind}: {answer.status} {answer.raw[:200]!r}"
 
 
-def check_restart_under_load(pg, report, broken):
+def check_restart_under_load(pg, report, broken, slow_store=False):
     workdir = make_temp_dir("pg-restart")
     stand_in = StandIn(workdir)
     url = pg.create_database("restart_under_load")
     hook_secret = secret()
     host = None
     try:
-        host = Host("host", workdir, stand_in, url, hook_secret)
+        host = Host("host", workdir, stand_in, url, hook_secret,
+                    settings_extra={"timeoutSeconds": 30} if slow_store else None)
         logs = host.logs() + [stand_in.log, pg.log_path]
         stand_in.control("POST", "/_standin/webhook", {"url": host.webhook, "secret": hook_secret})
         client = LoopClient(host.port, stand_in)
@@ -517,7 +526,15 @@ def check_restart_under_load(pg, report, broken):
             pg.port = None  # another port: the binary's settings point at a server that is gone
         pg.start()
         ready_at = time.monotonic()
+        # Load until enough requests have been answered from RECOVERY_LIMIT after the restart on (at most 30 s more).
+        deadline = ready_at + RECOVERY_LIMIT + 30.0
         time.sleep(RECOVERY_LIMIT + 3.0)
+        while time.monotonic() < deadline:
+            with traffic.lock:
+                late = sum(1 for a in traffic.answers if a.began >= ready_at + RECOVERY_LIMIT)
+            if late >= 60:
+                break
+            time.sleep(0.2)
         traffic.join()
         answers = sorted(traffic.answers, key=lambda a: a.began)
 
@@ -535,9 +552,12 @@ def check_restart_under_load(pg, report, broken):
         slowest_by_kind = {}
         for a in outage:
             slowest_by_kind[a.kind] = max(slowest_by_kind.get(a.kind, 0.0), a.ended - a.began)
-        wrong_before = [a.why for a in before if a.verdict != "ok"]
+        def described(a):
+            return a.why or f"{a.kind}: {a.status} {a.raw[:100]!r}"
+
+        wrong_before = [described(a) for a in before if a.verdict != "ok"]
         wrong_outage = [a.why for a in outage if a.verdict == "wrong"]
-        wrong_after = [a.why for a in after if a.verdict != "ok"]
+        wrong_after = [described(a) for a in after if a.verdict != "ok"]
         unavailable_during = sum(1 for a in during if a.verdict == "unavailable")
         last_bad = max((a.ended for a in answers if a.verdict != "ok" and a.began >= stopped_at), default=None)
         first_ok_after = min((a.ended for a in answers if a.verdict == "ok" and a.began >= ready_at), default=None)
@@ -663,7 +683,7 @@ def main():
     global VERBOSE
     parser = argparse.ArgumentParser(description="billing-checkout with its state in PostgreSQL")
     parser.add_argument("--only", choices=CHECKS, action="append", help="run only this check (repeatable)")
-    parser.add_argument("--break", dest="broken", choices=CHECKS, action="append", default=[],
+    parser.add_argument("--break", dest="broken", choices=BREAKS, action="append", default=[],
                         help="break what this check guards, to see it fail")
     parser.add_argument("-v", "--verbose", action="store_true", help="timings, and logs on failure")
     args = parser.parse_args()
@@ -704,7 +724,7 @@ def main():
                     elif name == "down-at-start":
                         check_down_at_start(pg, report, name in args.broken)
                     elif name == "restart-under-load":
-                        check_restart_under_load(pg, report, name in args.broken)
+                        check_restart_under_load(pg, report, name in args.broken, "slow-store" in args.broken)
                 except Exception as error:
                     report(False, name, "", f"{type(error).__name__}: {error}", logs=[pg.log_path])
                 finally:
