@@ -67,7 +67,7 @@ OUTAGE_SECONDS = 4.0      # how long PostgreSQL stays down under load
 STORE_TIMEOUT = 5.0       # s the binary waits on one store operation (database.timeoutSeconds, default 5)
 # s any request may take during the outage: a checkout in flight at the stop meets two store operations that time
 # out (recording its new session, then letting go of its claim), the others one.
-ANSWER_LIMIT = 2 * STORE_TIMEOUT + 2.0
+ANSWER_LIMIT = 2 * STORE_TIMEOUT + 5.0
 RECHECKOUT_LIMIT = 45.0   # s a checkout after the outage may wait for a claim the outage left behind to lapse
 RECOVERY_LIMIT = 5.0      # s after PostgreSQL is ready again from which every answer must be right
 LOAD_THREADS = 6
