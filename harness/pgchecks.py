@@ -266,9 +266,12 @@ def check_two_hosts(pg, report, broken):
             if rows != "active":
                 problems.append(f"psql: subscriptions of {user} in the shared database: {rows!r}, want 'active'")
         pids = {host.name: host.pids() for host in hosts}
+        backends = pg.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'two_hosts' "
+                                       "AND application_name = 'billing-checkout'")
         report(not problems, "two-hosts-webhook",
                f"checkout through A, {len(answer['deliveries']) if answer else 0} events delivered to B (all 200), "
-               f"active through A and B; FastCGI processes A {pids['host-a']}, B {pids['host-b']}",
+               f"active through A and B; FastCGI processes A {pids['host-a']}, B {pids['host-b']}, "
+               f"{backends} PostgreSQL connections of theirs to the database",
                "; ".join(problems), logs=[p for h in hosts for p in h.logs()] + [stand_in.log])
 
         # Ten concurrent checkouts for one new user, split across both hosts.
