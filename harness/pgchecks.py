@@ -39,7 +39,6 @@ import atexit
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,11 +49,11 @@ from . import processes
 from .httpclient import http_request
 from .mounts import BIN, StandIn, binary_env, start_lighttpd, write_settings
 from .postgres import cluster, without_password
-from .processes import PROCESSES, SERVER_USER, alive, descendants_running, free_port, give_to_server_user, \
+from .processes import PROCESSES, SERVER_USER, descendants_running, free_port, give_to_server_user, \
     make_temp_dir, wait_for_port
 from .tokens import token
 from .webservers import CHECKOUT_URL, COMPLETED_EVENTS, PREFIX, LoopClient, control_answer, delivery_problems, \
-    subscription_id, subscription_problems
+    subscription_problems
 
 CHECKS = ["two-hosts", "down-at-start", "restart-under-load"]
 BREAKS = CHECKS + ["slow-store"]
