@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "4.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -75,6 +77,17 @@ let package = Package(
             dependencies: ["BillingStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // The shared engine: PostgreSQL, for several web hosts (a connection pool per FastCGI process).
+        .target(
+            name: "PostgresStore",
+            dependencies: [
+                "BillingStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Billing",
             dependencies: [
@@ -98,6 +111,7 @@ let package = Package(
                 "CCurlPollFix",
                 "CCurlBodyCap",
                 "SQLiteStore",
+                "PostgresStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
@@ -123,7 +137,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["BillingStore", "SQLiteStore"],
+            dependencies: ["BillingStore", "SQLiteStore", "PostgresStore"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -4,6 +4,7 @@ import CCurlBodyCap
 import FastCGI
 import Foundation
 import Logging
+import PostgresStore
 import SQLiteStore
 
 #if canImport(Glibc)
@@ -14,13 +15,18 @@ import SQLiteStore
 struct Options {
     var listen: ListenAddress?
     var checkOnly = false
+    /// `--copy-state-from sqlite:PATH`: copy that file's state into the configured (empty) store, then exit.
+    var copyFrom: String?
 
     static let usage = """
         usage: billing-checkout [--listen HOST:PORT | --listen /path/to.sock] [--check]
+               billing-checkout --copy-state-from sqlite:/path/to/billing.sqlite
 
         Serves POST /api/v1/billing/checkout as FastCGI (socket on fd 0 from the web server,
         spawn-fcgi or systemd, or --listen) or as plain CGI (one request from the environment).
         --check loads and validates the settings, prints the problems, and exits (0 when valid).
+        --copy-state-from copies a SQLite state into the store DATABASE_URL names, which must be
+        empty (docs/deployment.md#moving-from-sqlite-to-postgresql), and exits (0 when copied).
         Settings: environment, BILLING_ENV_FILE (.env), BILLING_CONFIG (JSON); see docs/settings.md.
 
         """
@@ -36,6 +42,11 @@ struct Options {
                 }
                 options.listen = address
             case "--check": options.checkOnly = true
+            case "--copy-state-from":
+                guard let value = iterator.next(), value.lowercased().hasPrefix("sqlite:") else {
+                    fail("--copy-state-from needs sqlite:/path/to/billing.sqlite", code: 64)
+                }
+                options.copyFrom = value
             case "--help", "-h":
                 FileHandle.standardOutput.write(Data(usage.utf8))
                 exit(0)
@@ -55,7 +66,7 @@ func fail(_ message: String, code: Int32) -> Never {
 signal(SIGPIPE, SIG_IGN)
 let options = Options.parse(CommandLine.arguments)
 let environment = ProcessInfo.processInfo.environment
-let isCGI = options.listen == nil && !options.checkOnly && FastCGIServer.isCGI
+let isCGI = options.listen == nil && !options.checkOnly && options.copyFrom == nil && FastCGIServer.isCGI
 if isCGI {
     // httpoxy: in CGI, HTTP_PROXY is the client's `Proxy:` header; nothing may route through it.
     unsetenv("HTTP_PROXY")
@@ -88,10 +99,10 @@ do {
     // time (a compressed answer inflates faster than URLSession sees it): it aborts past twice that.
     billing_curl_body_cap_set(2 * StripeAnswerLimit.maxBytes)
     let stripe = URLSessionStripeClient(settings: settings.stripe, maxConnections: transport.workers, logger: logger)
-    let store: (any BillingStore)?
-    switch settings.loop.database {
-    case .none: store = nil
-    case .sqlite(let path): store = try SQLiteBillingStore(path: path)
+    let store = try await openStore(settings.loop, workers: transport.workers, isCGI: isCGI, logger: logger)
+    if let source = options.copyFrom {
+        guard let store else { fail("--copy-state-from: DATABASE_URL is none; name the store to copy into", code: 64) }
+        await copyState(from: source, into: store)
     }
     application = CheckoutApplication(
         settings: settings, verifier: verifier, stripe: stripe, store: store, logger: logger)
@@ -111,7 +122,8 @@ do {
     }
     application = .unconfigured(logger: logger)
 } catch let error as StoreError {
-    // A store that cannot be opened: FastCGI refuses to start with one line, CGI answers the contract's 500.
+    // A store that cannot be opened (or, for FastCGI, reached): FastCGI refuses to start with one line, CGI
+    // answers the contract's 500.
     if !isCGI { fail("cannot open the billing state (DATABASE_URL): \(error.reason)", code: 78) }
     logger.error("cannot open the billing state", metadata: ["reason": "\(error.reason)"])
     application = .unconfigured(logger: logger)
@@ -144,3 +156,4 @@ do {
 }
 logger.info("stopped")
 exit(0)
+

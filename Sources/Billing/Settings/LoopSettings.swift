@@ -8,6 +8,11 @@ public struct LoopSettings: Sendable {
     public var routePrefix: String
     /// Where the billing state is kept.
     public var database: DatabaseLocation
+    /// How long one store operation may wait (SQLite: for another process's write lock; PostgreSQL: for a pooled
+    /// connection and its answer) before the request gets a 503.
+    public var databaseTimeoutSeconds: Int
+    /// PostgreSQL connections per FastCGI process; nil: sized from the workers (`defaultPoolSize(workers:)`).
+    public var databasePoolSize: Int?
     /// The `whsec_…` secrets a webhook may be signed with (several while one is rolled); none: the webhook
     /// answers 500 `Billing is not configured`.
     public var webhookSecrets: [Secret]
@@ -21,12 +26,15 @@ public struct LoopSettings: Sendable {
     /// Loop settings from their parts, with the documented defaults.
     public init(
         routePrefix: String = LoopSettings.defaultRoutePrefix, database: DatabaseLocation = .none,
+        databaseTimeoutSeconds: Int = LoopSettings.defaultDatabaseTimeoutSeconds, databasePoolSize: Int? = nil,
         webhookSecrets: [Secret] = [], webhookToleranceSeconds: Int = 300,
         webhookMaxBodyBytes: Int = LoopSettings.defaultWebhookMaxBodyBytes,
         entitledStatuses: Set<String> = ["active", "trialing"]
     ) {
         self.routePrefix = routePrefix
         self.database = database
+        self.databaseTimeoutSeconds = databaseTimeoutSeconds
+        self.databasePoolSize = databasePoolSize
         self.webhookSecrets = webhookSecrets
         self.webhookToleranceSeconds = webhookToleranceSeconds
         self.webhookMaxBodyBytes = webhookMaxBodyBytes
@@ -37,26 +45,13 @@ public struct LoopSettings: Sendable {
     public static let defaultRoutePrefix = "/api/v1/billing"
     /// 512 KiB: Stripe's largest events are a few hundred KiB.
     public static let defaultWebhookMaxBodyBytes = 512 * 1024
+    /// 5 s: a store that cannot answer in that time is down for this request.
+    public static let defaultDatabaseTimeoutSeconds = 5
+    /// The pool of a FastCGI process: one connection per worker, at most 10. A store operation holds a connection
+    /// for a few milliseconds while a request waits hundreds on Stripe, so 10 serve far more than 10 workers.
+    public static func defaultPoolSize(workers: Int) -> Int { max(1, min(workers, 10)) }
     /// Where the SQLite file is when `DATABASE_URL` is not set.
     public static let defaultSQLitePath = "/var/lib/billing-checkout/billing.sqlite"
-}
-
-/// Which engine holds the billing state, from `DATABASE_URL`.
-public enum DatabaseLocation: Sendable, Equatable {
-    /// `none`: stateless; checkout only, the loop's other routes answer 404.
-    case none
-    /// `sqlite:PATH`: one file on this host.
-    case sqlite(path: String)
-
-    /// Reads `sqlite:/path` (also `sqlite:///path`) or `none`; nil for anything else.
-    static func parse(_ text: String) -> DatabaseLocation? {
-        if text.lowercased() == "none" { return DatabaseLocation.none }
-        guard text.lowercased().hasPrefix("sqlite:") else { return nil }
-        var path = String(text.dropFirst("sqlite:".count))
-        if path.hasPrefix("//") { path.removeFirst(2) }
-        guard path.hasPrefix("/"), !path.hasSuffix("/"), !path.contains("\u{0}") else { return nil }
-        return .sqlite(path: path)
-    }
 }
 
 extension SettingsReader {
@@ -76,12 +71,7 @@ extension SettingsReader {
                 )
             }
         }
-        let databaseText = string("database.url") ?? "sqlite:\(LoopSettings.defaultSQLitePath)"
-        let database = DatabaseLocation.parse(databaseText)
-        if database == nil {
-            problems.append(
-                "database.url (DATABASE_URL) must be sqlite:/absolute/path or none, got \(databaseText.loggable(limit: 100))")
-        }
+        let database = databaseLocation()
         var secrets: [Secret] = []
         if let value = secret("stripe.webhookSecret", variable: "STRIPE_WEBHOOK_SECRET") {
             for part in value.value.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
@@ -96,7 +86,11 @@ extension SettingsReader {
         }
         let entitled = Set((list("entitledStatuses") ?? ["active", "trialing"]).map { $0.lowercased() })
         return LoopSettings(
-            routePrefix: prefix, database: database ?? DatabaseLocation.none, webhookSecrets: secrets,
+            routePrefix: prefix, database: database,
+            databaseTimeoutSeconds: int(
+                "database.timeoutSeconds", default: LoopSettings.defaultDatabaseTimeoutSeconds, range: 1...60),
+            databasePoolSize: intIfSet("database.poolSize", range: 1...1000),
+            webhookSecrets: secrets,
             webhookToleranceSeconds: int("stripe.webhookToleranceSeconds", default: 300, range: 1...86_400),
             webhookMaxBodyBytes: int(
                 "webhookMaxBodyBytes", default: LoopSettings.defaultWebhookMaxBodyBytes, range: 1024...(1 << 20)),

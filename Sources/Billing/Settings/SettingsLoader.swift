@@ -264,7 +264,7 @@ struct SettingsReader {
         intIfSet(key, range: range) ?? defaultValue
     }
 
-    private mutating func intIfSet(_ key: String, range: ClosedRange<Int>) -> Int? {
+    mutating func intIfSet(_ key: String, range: ClosedRange<Int>) -> Int? {
         let value = config.int(forKey: ConfigKey(key)) ?? string(key).flatMap { Int($0) }
         if let value, range.contains(value) { return value }
         // A JSON number that is not a whole number in Int's range (3.5, 1e300) reads as no int at all.

@@ -1,10 +1,12 @@
 import BillingStore
 import Foundation
+import PostgresStore
 import SQLiteStore
 import Testing
 
-/// `SQLiteBillingStore` against a real SQLite file.
-@Suite struct SQLiteBillingStoreTests {
+/// Both engines against real databases: a new SQLite file, or a new database on the PostgreSQL server
+/// `BILLING_TEST_POSTGRES_URL` names (scripts/test starts one), for each test.
+@Suite struct BillingStoreTests {
     static func path() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("billing-\(UUID().uuidString).sqlite").path
     }
@@ -24,16 +26,22 @@ import Testing
             currentPeriodEnd: 1_900_000_000, cancelAtPeriodEnd: false, created: 1_800_000_000, fetchedAt: fetchedAt)
     }
 
-    @Test("a new file is migrated from empty; reopening it keeps the data and migrates nothing again")
-    func migrations() async throws {
-        let path = Self.path()
-        let store = try SQLiteBillingStore(path: path)
+    @Test("a new database is migrated from empty; reopening it keeps the data and migrates nothing again",
+        arguments: Engine.allCases)
+    func migrations(engine: Engine) async throws {
+        let database = try await engine.newDatabase()
+        let store = try await database.open()
         #expect(try await store.apply(StateChange(customerLink: ("user_1", "cus_1")), eventID: "evt_1", eventType: "t", now: 1))
-        let again = try SQLiteBillingStore(path: path)
+        let again = try await database.open()
         #expect(try await again.customer(forUser: "user_1") == "cus_1")
         #expect(try await again.user(forCustomer: "cus_1") == "user_1")
-        #expect(try Self.sqlite(path, "PRAGMA user_version;") == "1")
-        #expect(try Self.sqlite(path, "PRAGMA journal_mode;") == "wal")
+        switch database {
+        case .sqlite(let path):
+            #expect(try Self.sqlite(path, "PRAGMA user_version;") == "1")
+            #expect(try Self.sqlite(path, "PRAGMA journal_mode;") == "wal")
+        case .postgres(let url):
+            #expect(try Postgres.psql(url, "SELECT version FROM billing_checkout_schema") == "1")
+        }
     }
 
     @Test("a file whose schema is newer than the binary's, or a missing directory, cannot be opened")
@@ -44,9 +52,9 @@ import Testing
         #expect(throws: StoreError.self) { try SQLiteBillingStore(path: "/nonexistent-dir/billing.sqlite") }
     }
 
-    @Test("one open session per user: claim, finish, the same request reuses it, another replaces it")
-    func openSession() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("one open session per user: claim, finish, the same request reuses it, another replaces it", arguments: Engine.allCases)
+    func openSession(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         guard case .claimed(let claim, nil) = try await store.beginCheckout(
             userID: "user_1", request: Self.request, now: 100, leaseUntil: 130)
         else { Issue.record("expected a claim"); return }
@@ -67,9 +75,9 @@ import Testing
                 == .reuse(Self.session("cs_2", other)))
     }
 
-    @Test("an expired session is never reused, a lapsed claim can be taken over, and a lost claim cannot finish")
-    func expiryAndLeases() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("an expired session is never reused, a lapsed claim can be taken over, and a lost claim cannot finish", arguments: Engine.allCases)
+    func expiryAndLeases(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         guard case .claimed(let first, _) = try await store.beginCheckout(
             userID: "u", request: Self.request, now: 100, leaseUntil: 110)
         else { Issue.record("expected a claim"); return }
@@ -83,9 +91,9 @@ import Testing
         else { Issue.record("an expired session was reused or replaced"); return }
     }
 
-    @Test("an abandoned claim empties the slot; a closed session is never answered again")
-    func abandonAndClose() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("an abandoned claim empties the slot; a closed session is never answered again", arguments: Engine.allCases)
+    func abandonAndClose(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         guard case .claimed(let claim, _) = try await store.beginCheckout(
             userID: "u", request: Self.request, now: 1, leaseUntil: 100)
         else { Issue.record("expected a claim"); return }
@@ -100,10 +108,11 @@ import Testing
         else { Issue.record("a completed session was answered again"); return }
     }
 
-    @Test("ten connections racing for one user's slot: exactly one claim")
-    func concurrentClaims() async throws {
-        let path = Self.path()
-        let stores = try (0..<10).map { _ in try SQLiteBillingStore(path: path) }
+    @Test("ten connections racing for one user's slot: exactly one claim", arguments: Engine.allCases)
+    func concurrentClaims(engine: Engine) async throws {
+        let database = try await engine.newDatabase()
+        var stores: [any BillingStore] = []
+        for _ in 0..<10 { stores.append(try await database.open()) }
         let outcomes = try await withThrowingTaskGroup(of: CheckoutClaim.self) { group in
             for store in stores {
                 group.addTask {
@@ -116,9 +125,9 @@ import Testing
         #expect(outcomes.filter { $0 == .busy }.count == 9)
     }
 
-    @Test("an event is applied once; a repeat changes nothing")
-    func eventsOnce() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("an event is applied once; a repeat changes nothing", arguments: Engine.allCases)
+    func eventsOnce(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         let change = StateChange(subscription: Self.subscription("active", fetchedAt: 10))
         #expect(try await store.apply(change, eventID: "evt_1", eventType: "invoice.paid", now: 10))
         #expect(try await store.isProcessed(eventID: "evt_1"))
@@ -127,9 +136,9 @@ import Testing
         #expect(try await store.subscriptions(forUser: "user_1").map(\.status) == ["active"])
     }
 
-    @Test("a subscription read older than the stored one never rolls it back")
-    func noRollback() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("a subscription read older than the stored one never rolls it back", arguments: Engine.allCases)
+    func noRollback(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         _ = try await store.apply(
             StateChange(subscription: Self.subscription("active", fetchedAt: 20)), eventID: "evt_2", eventType: "t",
             now: 20)
@@ -143,9 +152,9 @@ import Testing
         #expect(try await store.subscriptions(forUser: "user_1").map(\.status) == ["canceled"])
     }
 
-    @Test("a user keeps their first customer")
-    func firstCustomerStays() async throws {
-        let store = try SQLiteBillingStore(path: Self.path())
+    @Test("a user keeps their first customer", arguments: Engine.allCases)
+    func firstCustomerStays(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
         _ = try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 1)
         _ = try await store.apply(StateChange(customerLink: ("u", "cus_2")), eventID: "e2", eventType: "t", now: 2)
         #expect(try await store.customer(forUser: "u") == "cus_1")
@@ -175,9 +184,9 @@ import Testing
         #expect(try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 2))
     }
 
-    @Test("export and import copy everything into an empty store, and refuse one that is not empty")
-    func exportImport() async throws {
-        let source = try SQLiteBillingStore(path: Self.path())
+    @Test("export and import copy everything into an empty store, and refuse one that is not empty", arguments: Engine.allCases)
+    func exportImport(engine: Engine) async throws {
+        let source = try await engine.newDatabase().open()
         _ = try await source.apply(
             StateChange(customerLink: ("user_1", "cus_1"), subscription: Self.subscription("active", fetchedAt: 5)),
             eventID: "evt_1", eventType: "invoice.paid", now: 5)
@@ -186,7 +195,7 @@ import Testing
         else { Issue.record("expected a claim"); return }
         _ = try await source.finishCheckout(userID: "user_2", claim: claim, session: Self.session("cs_2"))
         let snapshot = try await source.export()
-        let target = try SQLiteBillingStore(path: Self.path())
+        let target = try await engine.newDatabase().open()
         try await target.importSnapshot(snapshot)
         #expect(try await target.export() == snapshot)
         await #expect(throws: StoreError.refused("the store is not empty")) { try await target.importSnapshot(snapshot) }
