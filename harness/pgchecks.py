@@ -67,7 +67,11 @@ STORE_TIMEOUT = 5.0       # s the binary waits on one store operation (database.
 # s any request may take during the outage: a checkout in flight at the stop meets two store operations that time
 # out (recording its new session, then letting go of its claim), the others one.
 ANSWER_LIMIT = 2 * STORE_TIMEOUT + 5.0
-RECHECKOUT_LIMIT = 45.0   # s a checkout after the outage may wait for a claim the outage left behind to lapse
+# A checkout in flight at the stop leaves its claim on the user's slot (the binary cannot let go of it while the
+# store is down); the next checkout for that user waits until the claim's lease lapses: 2 x the Stripe timeout
+# (stripe.timeoutSeconds, default 20) + 5 s. RECHECKOUT_LIMIT: how long such a checkout may take.
+CLAIM_LEASE = 2 * 20.0 + 5.0
+RECHECKOUT_LIMIT = CLAIM_LEASE + 10.0
 RECOVERY_LIMIT = 5.0      # s after PostgreSQL is ready again from which every answer must be right
 LOAD_THREADS = 6
 
@@ -671,7 +675,8 @@ def check_restart_under_load(pg, report, broken, slow_store=False):
             problems.append(f"{open_user}'s slot: {open_row!r}, want 'open {open_url}'")
         report(not problems, "restart-under-load-consistent",
                f"{len(users)} users whose checkout got a 503 checked out again, all 200 (slowest {slowest:.2f} s: "
-               f"a claim left by a checkout in flight at the stop lapses first); claims left by the outage: "
+               f"a claim left by a checkout in flight at the stop lapses first, after at most {CLAIM_LEASE:.0f} s); "
+               f"claims left by the outage: "
                f"{len(stuck)}; none half-written", "; ".join(problems), logs=logs)
     finally:
         processes.stop_all()
