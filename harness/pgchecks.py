@@ -25,8 +25,7 @@ separate PostgreSQL client.
    nothing half-written.
 
 --break NAME breaks what a check guards, to see it go red: two-hosts (host B on another database), down-at-start
-(PostgreSQL left running), restart-under-load (PostgreSQL back on another port, so the binary cannot recover),
-slow-store (the binary's store timeout raised to 30 s, so answers during the outage take longer than the bound).
+(PostgreSQL left running), restart-under-load (PostgreSQL back on another port, so the binary cannot recover).
 
 One line per check (`ok NAME: numbers` / `FAIL NAME: why`), then `N passed, N failed`; exit status non-zero on
 any failure. Standard library only; needs root (lighttpd runs the binary as www-data), lighttpd, Debian's
@@ -56,7 +55,6 @@ from .webservers import CHECKOUT_URL, COMPLETED_EVENTS, PREFIX, LoopClient, cont
     subscription_problems
 
 CHECKS = ["two-hosts", "down-at-start", "restart-under-load"]
-BREAKS = CHECKS + ["slow-store"]
 VERBOSE = False
 UNAVAILABLE = b'{"detail":"Billing state unavailable"}'
 CONCURRENT_CHECKOUTS = 10
@@ -479,15 +477,14 @@ class Traffic:
         answer.why = f"{answer.kind}: {answer.status} {answer.raw[:200]!r}"
 
 
-def check_restart_under_load(pg, report, broken, slow_store=False):
+def check_restart_under_load(pg, report, broken):
     workdir = make_temp_dir("pg-restart")
     stand_in = StandIn(workdir)
     url = pg.create_database("restart_under_load")
     hook_secret = secret()
     host = None
     try:
-        host = Host("host", workdir, stand_in, url, hook_secret,
-                    settings_extra={"timeoutSeconds": 30} if slow_store else None)
+        host = Host("host", workdir, stand_in, url, hook_secret)
         logs = host.logs() + [stand_in.log, pg.log_path]
         stand_in.control("POST", "/_standin/webhook", {"url": host.webhook, "secret": hook_secret})
         client = LoopClient(host.port, stand_in)
@@ -690,7 +687,7 @@ def main():
     global VERBOSE
     parser = argparse.ArgumentParser(description="billing-checkout with its state in PostgreSQL")
     parser.add_argument("--only", choices=CHECKS, action="append", help="run only this check (repeatable)")
-    parser.add_argument("--break", dest="broken", choices=BREAKS, action="append", default=[],
+    parser.add_argument("--break", dest="broken", choices=CHECKS, action="append", default=[],
                         help="break what this check guards, to see it fail")
     parser.add_argument("-v", "--verbose", action="store_true", help="timings, and logs on failure")
     args = parser.parse_args()
@@ -731,7 +728,7 @@ def main():
                     elif name == "down-at-start":
                         check_down_at_start(pg, report, name in args.broken)
                     elif name == "restart-under-load":
-                        check_restart_under_load(pg, report, name in args.broken, "slow-store" in args.broken)
+                        check_restart_under_load(pg, report, name in args.broken)
                 except Exception as error:
                     report(False, name, "", f"{type(error).__name__}: {error}", logs=[pg.log_path])
                 finally:
