@@ -37,7 +37,7 @@ struct StripeFaultTests {
         let key = try #require(calls.first?.idempotencyKey)
         #expect(calls.map(\.idempotencyKey) == [key, key])
         #expect(process.elapsed >= .milliseconds(1900))
-        #expect(process.elapsed < .seconds(5))
+        #expect(process.elapsed < .seconds(6))  // within the deadline; the hung try alone took 2 s
     }
 
     @Test("a plain 429 rate limit is not retried: 503 with Retry-After")
