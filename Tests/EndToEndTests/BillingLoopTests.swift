@@ -360,4 +360,30 @@ struct BillingLoopTests {
         #expect(process.stderrText.contains("28P01"))
         #expect(!process.stderrText.contains("pw-marker-9e2a"))
     }
+
+    @Test("--copy-state-from: a SQLite state copied into an empty PostgreSQL database serves on; a second copy is refused")
+    func copyFromSQLite() async throws {
+        let paying = try await Tokens.make(sub: "user_copied")
+        try await deliverAll(
+            try await harness.standIn.complete(sessionID: try Self.sessionID(try await checkout(paying))))
+        let waiting = try await Tokens.make(sub: "user_open")
+        let open = try await checkout(waiting)
+        #expect(try await sessionsCreated() == 2)
+        let sqliteStatus = try await subscription(paying).bodyText
+
+        try use(.postgres)
+        let environment = loopSettings
+        let copy = try await ProcessRunner.run(
+            harness.binary, arguments: ["--copy-state-from", "sqlite:\(harness.databasePath)"], environment: environment)
+        #expect(copy.exitCode == 0, "\(copy.stderrText)")
+        #expect(copy.stdoutText == "copied 1 customers, 1 subscriptions, 1 open sessions, 4 processed events\n")
+        // The same answers from PostgreSQL: the subscription, and the open session again without a Stripe call.
+        #expect(try await subscription(paying).bodyText == sqliteStatus)
+        #expect(try await checkout(waiting).bodyText == open.bodyText)
+        #expect(try await sessionsCreated() == 2)
+        let again = try await ProcessRunner.run(
+            harness.binary, arguments: ["--copy-state-from", "sqlite:\(harness.databasePath)"], environment: environment)
+        #expect(again.exitCode == 1)
+        #expect(again.stderrText == "billing-checkout: --copy-state-from: the store is not empty\n")
+    }
 }
