@@ -6,6 +6,7 @@ cleanup() take it again. Nothing is ever stopped by name.
 """
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -86,10 +87,34 @@ def cleanup():
     TEMP_DIRS.clear()
 
 
+_HANDED_OUT = set()  # ports free_port() gave this run, never given twice
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, below the kernel's range for outgoing connections' local ports.
+
+    A port from bind(0) comes from that range (ip_local_port_range), where any connection opened meanwhile (a load
+    client's, the stand-in's) may take it before the server binds it; below it, only another listener can.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    low = max(low, 11000)
+    pick = random.Random()
+    for _ in range(500):
+        port = pick.randrange(10000, low)
+        if port in _HANDED_OUT:
+            continue
+        _HANDED_OUT.add(port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port below {low}")
 
 
 def wait_for_port(port, proc=None, timeout=15.0):

@@ -10,6 +10,7 @@
 2. sigterm: SIGTERM to one of lighttpd's billing-checkout processes under load with 200 ms Stripe latency.
 3. fcgid-recycle: Apache mod_fcgid with the shipped config plus short process limits (appended by this test).
 4. lighttpd-sigusr1: SIGUSR1 to every billing-checkout process every 0.5 s during 3000 requests.
+5. startup-sigusr1: SIGUSR1 to a process the moment it catches it, with a request queued on its socket.
 
 Prints one line per check (`ok NAME: numbers` / `FAIL NAME: why`) and ends with `N passed, N failed`.
 Standard library only; needs root, lighttpd, apache2 + libapache2-mod-fcgid and the built binaries
@@ -22,6 +23,8 @@ import itertools
 import os
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -82,6 +85,55 @@ def wait_ready(mount, count, timeout=20.0, exclude=()):
             raise RuntimeError(f"{len(ready)} ready billing-checkout processes after {timeout:.0f} s, want {count}"
                                f" (running: {pids})")
         time.sleep(0.05)
+
+
+def wait_for(condition, timeout, what, fail=True):
+    """Polls condition() until it holds: the event, not a time (the timeout only ends a check that would hang).
+    Raises on timeout, or with fail=False returns False."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            if fail:
+                raise RuntimeError(f"no {what} within {timeout:.0f} s")
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def fcgi_send(sock, params, body=b""):
+    """One FastCGI request (responder role) on sock: BEGIN_REQUEST, the params, the body, empty PARAMS and STDIN."""
+    def record(kind, content=b""):
+        return struct.pack(">BBHHBx", 1, kind, 1, len(content), 0) + content
+
+    def length(n):
+        return bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
+
+    pairs = b"".join(length(len(k)) + length(len(v)) + k + v
+                     for k, v in ((k.encode(), v.encode()) for k, v in params.items()))
+    sock.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, pairs) + record(4) + record(5, body) + record(5))
+
+
+def fcgi_answer(sock, timeout):
+    """The STDOUT of the answer, read up to END_REQUEST; None when the connection ends first (no complete answer)."""
+    sock.settimeout(timeout)
+    data, out = b"", b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (OSError, socket.timeout):
+            return None
+        if not chunk:
+            return None
+        data += chunk
+        while len(data) >= 8:
+            _, kind, _, size, pad = struct.unpack(">BBHHB", data[:7])
+            if len(data) < 8 + size + pad:
+                break
+            if kind == 6:
+                out += data[8:8 + size]
+            if kind == 3:
+                return out
+            data = data[8 + size + pad:]
 
 
 def child_exits(text):
@@ -245,7 +297,8 @@ def check_sigterm(report):
         mount.stand_in.control("POST", "/_standin/latency", {"ms": 200})
         run = load.Load(port, requests, ["valid"], threads=16, keep=True).start()
         before = wait_ready(mount, 2)  # lighttpd spawns the second process under load
-        time.sleep(1.5)
+        # Both processes answering: requests are in flight on each when the signal comes.
+        wait_for(lambda: run.completed() >= 64, 60, "64 answers before the signal")
         victim = before[0]
         signalled_at = time.monotonic()
         os.kill(victim, signal.SIGTERM)
@@ -328,7 +381,12 @@ def check_fcgid_recycle(report, total=2000):
         run = load.Load(port, requests, ["valid", "valid-pro", "valid-urls"], threads=8, total=total).start()
         run.join(600)
         elapsed = run.finished - run.started
-        time.sleep(2.5)  # let mod_fcgid's scans kill the last full processes, so their exits are logged
+        # mod_fcgid's scans kill the last full processes a moment later: wait until each process that is gone has
+        # its exit logged.
+        def exits_logged():
+            logged = set(re.findall(r"mod_fcgid: process \S+\((\d+)\) exit\(", read_from(error_log)))
+            return all(str(pid) in logged for pid in list(seen) if not alive(pid))
+        wait_for(exits_logged, 15, "mod_fcgid logging the exit of every process that is gone", fail=False)
         stop.set()
         sampler.join(5)
         text = read_from(error_log)
@@ -363,6 +421,8 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
         wait_ready(mount, 1)
         log_start = size(error_log)
         requests = load.Requests(token)
+        # Each valid request waits 50 ms on Stripe, so that signals find requests in flight (the 2 s drain cap is far).
+        mount.stand_in.control("POST", "/_standin/latency", {"ms": 50})
         signalled, signal_times = [], []
         stop = threading.Event()
 
@@ -400,9 +460,15 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
         while any(alive(p) for p in signalled) and time.monotonic() < deadline:
             time.sleep(0.1)
         lingering = [p for p in signalled if alive(p)]
-        time.sleep(1.5)  # lighttpd reaps and logs the last exits
+        # lighttpd reaps and logs the last exits a moment later.
+        wait_for(lambda: sum(map(len, child_exits(read_from(error_log, log_start)))) >= len(signalled), 15,
+                 "exit logged for every signalled process", fail=False)
         log_text = read_from(error_log, log_start)
         exited, signals = child_exits(log_text)
+        # Requests sent at least 50 ms before a signal and not answered before it: on the way to, or in, a process
+        # that was asked to stop (or the other one). The drain answers each of them completely.
+        in_flight = [r for r in run.results if any(r.start <= t - 0.05 and r.end >= t for t in signal_times)]
+        in_flight_bad = [r for r in in_flight if not (r.cls == "contract" and r.status == 200)]
         cls = run.summary(lambda k: (k[1], k[2]))
         ok200 = cls.get(("contract", 200), 0)
         pages = {s: n for (c, s), n in cls.items() if c == "server-5xx"}
@@ -413,8 +479,10 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
             exit_counts[code] = exit_counts.get(code, 0) + 1
         # 503 is lighttpd's answer while every process is restarting; a 500 would be a request it had sent to a
         # process that then dropped it.
-        ok = (cut == 0 and wrong == 0 and set(pages) <= {503} and ok200 > 0 and set(exit_counts) <= {0}
-              and not signals and not lingering)
+        # Every signalled process exits 0 (one `child exited: 0` each, nothing killed by a signal), and every request
+        # in flight at a signal got its complete 200.
+        ok = (cut == 0 and wrong == 0 and set(pages) <= {503} and ok200 > 0 and exit_counts == {0: len(signalled)}
+              and signalled and not signals and not lingering and in_flight and not in_flight_bad)
         non200 = sum(pages.values())
         cuts = [r for r in run.results if r.cls == "cut"]
         if cuts:
@@ -438,51 +506,69 @@ def check_lighttpd_sigusr1(report, total=3000, every=0.5):
         report(ok, "lighttpd-sigusr1",
                f"{total} valid requests in {elapsed:.1f} s while SIGUSR1 went to {len(signalled)} processes "
                f"(every {every} s): {ok200} got 200, {non200} got lighttpd's 503 page while no process was "
-               f"accepting, 0 cut/partial, 0 wrong; lighttpd logged "
-               f"{len(exited)} child exits, all status 0",
+               f"accepting, 0 cut/partial, 0 wrong; all {len(in_flight)} requests in flight at a signal got 200; "
+               f"lighttpd logged {len(exited)} child exits, all status 0, one per signalled process",
                f"{ok200} 200s, pages {pages}, {cut} cut, {wrong} wrong ({'; '.join(run.problems[:3])}); child exits "
-               f"{exit_counts}, signalled {signals}; still running 15 s after SIGUSR1: {lingering}")
+               f"{exit_counts} for {len(signalled)} signalled, signalled {signals}; still running 15 s after SIGUSR1: "
+               f"{lingering}; {len(in_flight_bad)} of {len(in_flight)} in flight at a signal without a 200: "
+               f"{[(round(r.start - t0, 2), round(r.end - t0, 2), r.cls, r.status) for r in in_flight_bad[:5]]}")
     finally:
         finish(mount, fails_before)
 
 
 def check_startup_sigusr1(report, tries=5):
-    """SIGUSR1 to a FastCGI process (listening socket on fd 0, as lighttpd starts it) as soon as it catches SIGUSR1.
+    """SIGUSR1 to a FastCGI process (listening socket on fd 0, as lighttpd starts it) as soon as it catches SIGUSR1,
+    with a request already queued on its socket (lighttpd queues requests on a process while it starts).
 
-    Not run by default: it fails with the current binary. FCGX_IsCGI() (main.swift) initialises libfcgi, which
-    installs its own SIGUSR1 handler; the binary's handler replaces it only later, in FastCGIServer.run. A SIGUSR1 in
-    between sets libfcgi's shutdown flag but not the binary's: the process never exits and never answers, while its
-    socket still accepts connections (requests sent to it hang).
+    The first version hung here: FCGX_IsCGI() initialised libfcgi, which installed its own SIGUSR1 handler before the
+    binary's, and a SIGUSR1 in between set only libfcgi's flag. Passing needs more than an exit: the queued request
+    gets its complete answer, and the process exits 0 (a process the signal killed fails, as does one that hangs).
     """
     import json
-    import socket
     import subprocess
     directory = processes.make_temp_dir("startup")
     settings = os.path.join(directory, "config.json")
     with open(settings, "w") as f:
         json.dump({"stripe": {"secretKey": "sk_test_x", "priceId": "price_x", "apiBase": "http://127.0.0.1:9"},
                    "jwt": {"secret": TEST_SECRET}, "frontendUrl": FRONTEND}, f)
-    hung = []
+    params = {"REQUEST_METHOD": "POST", "REQUEST_URI": "/api/v1/billing/nope", "SCRIPT_NAME": "/api/v1/billing/nope",
+              "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "GATEWAY_INTERFACE": "CGI/1.1",
+              "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "2"}
+    want = b'{"detail":"Not Found"}'
+    bad = []
     for i in range(tries):
         path = os.path.join(directory, f"s{i}.sock")
         listener = socket.socket(socket.AF_UNIX)
         listener.bind(path)
         listener.listen(16)
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(path)  # in the backlog before the process exists
+        fcgi_send(client, params, b"{}")
+        # Stateless (DATABASE_URL=none): the default state directory does not exist here, and a process that exits
+        # 78 at start would tell nothing about the signal.
         proc = subprocess.Popen([BIN], stdin=listener.fileno(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=binary_env(settings), start_new_session=True)
+                                stderr=subprocess.DEVNULL, env=binary_env(settings, DATABASE_URL="none"),
+                                start_new_session=True)
         processes.PROCESSES.append(proc)
         listener.close()
         deadline = time.monotonic() + 10
         while not catches(proc.pid, signal.SIGUSR1) and time.monotonic() < deadline:
             time.sleep(0.0002)
         os.kill(proc.pid, signal.SIGUSR1)
+        answer = fcgi_answer(client, 10)
+        client.close()
         try:
-            proc.wait(5)
+            code = proc.wait(10)
         except subprocess.TimeoutExpired:
-            hung.append(proc.pid)
+            code = "hung"
         processes.stop(proc)
-    report(not hung, "startup-sigusr1", f"{tries} processes signalled right after start all exited",
-           f"{len(hung)} of {tries} processes signalled with SIGUSR1 right after start never exited (pids {hung})")
+        head, _, body = (answer or b"").partition(b"\r\n\r\n")
+        if code != 0 or not head.startswith(b"Status: 404") or body != want:
+            bad.append(f"pid {proc.pid}: exit {code}, answer {answer[:80] if answer is not None else 'none'!r}")
+    report(not bad, "startup-sigusr1",
+           f"{tries} processes signalled right after start, each with a request queued: every request got its "
+           f"complete answer, every process exited 0",
+           f"{len(bad)} of {tries} processes signalled with SIGUSR1 right after start: {'; '.join(bad)}")
 
 
 # ---------------------------------------------------------------- main

@@ -123,7 +123,68 @@ CASES = [
     ("query-string", lambda: dict(method="POST", path=ROUTE + "?ref=pricing&x=1", body=GOOD_BODY,
                                   headers=auth(JSON)),
      200, {"url": URL_PLACEHOLDER}, JSON_HEADERS),
+    # httpoxy: the client's Proxy header points at PROXY_TRAP; the call must still go to the stand-in, directly
+    # (proxy_header_problems() checks both ends).
+    ("proxy-header", lambda: dict(method="POST", path=ROUTE, body=b"{}",
+                                  headers={**JSON, "Authorization": f"Bearer {token(PROXY_USER)}",
+                                           "Proxy": PROXY_TRAP.url}),
+     200, {"url": URL_PLACEHOLDER}, JSON_HEADERS),
 ]
+
+
+class ProxyTrap:
+    """A loopback listener standing in for a proxy nothing may use: it records the first line of every connection
+    (`POST http://...` or `CONNECT ...` from a client that took it for its proxy) and closes it."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    data = conn.recv(512)
+                except OSError:
+                    data = b""
+            with self.lock:
+                self.lines.append(data.split(b"\r\n", 1)[0].decode(errors="replace") or "(connected, sent nothing)")
+
+    def seen(self):
+        with self.lock:
+            return list(self.lines)
+
+
+PROXY_TRAP = None  # a ProxyTrap, started by main()
+PROXY_USER = "user_proxy_header"
+
+
+def proxy_header_problems(mount, trap_before):
+    """After the proxy-header case: the trap saw no connection since trap_before of them, and the stand-in recorded
+    that request's call.
+
+    A 200 alone would not say the call went direct: a proxy that forwarded it would also get the session."""
+    problems = []
+    seen = PROXY_TRAP.seen()[trap_before:]
+    if seen:
+        problems.append(f"the proxy trap was connected to: {seen[:3]}")
+    calls = [request for request in mount.stand_in.control("GET", "/_standin/requests")
+             if request["method"] == "POST" and request["path"] == "/v1/checkout/sessions"
+             and ["client_reference_id", PROXY_USER] in request["params"]]
+    if len(calls) != 1:
+        problems.append(f"{len(calls)} Stripe calls for the proxy-header request recorded by the stand-in, want 1")
+    return problems
 
 
 def normalize(status, headers, body):
@@ -667,6 +728,8 @@ def main():
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
+    global PROXY_TRAP
+    PROXY_TRAP = ProxyTrap()
     passed = failed = 0
     reference = {}  # case -> (mount, observed, raw body) of the first mount that ran it
 
@@ -686,6 +749,7 @@ def main():
             mount = MOUNTS[name]()
             port = mount.start()
             report(True, name, "start")
+            trap_before = len(PROXY_TRAP.seen())
             for case in CASES:
                 try:
                     observed, raw, problems = check_case(port, case)
@@ -701,6 +765,9 @@ def main():
                 except Exception as error:
                     report(False, name, case[0], f"{type(error).__name__}: {error}")
                     mount_failed = True
+            problems = proxy_header_problems(mount, trap_before)
+            report(not problems, name, "proxy-header-direct", "; ".join(problems))
+            mount_failed |= bool(problems)
             # A body far over the web server's cap: refused while most of it is unsent (huge_body).
             for chunked in (False, True):
                 status, by_binary, sent_at_answer, problems = huge_body(

@@ -38,8 +38,9 @@ public enum ResponseEncoder {
         return result
     }
 
-    /// Removes CR, LF and NUL so that no value can end a header line early (header injection).
-    private static func sanitized(_ value: String) -> String {
+    /// Removes CR, LF and NUL so that no value can end a header line early (header injection). swift-http-types
+    /// already legalizes field values and reason phrases; this holds whatever a value's origin (internal for tests).
+    static func sanitized(_ value: String) -> String {
         guard value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) else { return value }
         return String(value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" }.map(Character.init))
     }

@@ -67,9 +67,10 @@ signal(SIGPIPE, SIG_IGN)
 let options = Options.parse(CommandLine.arguments)
 let environment = ProcessInfo.processInfo.environment
 let isCGI = options.listen == nil && !options.checkOnly && options.copyFrom == nil && FastCGIServer.isCGI
+// No proxy from the environment, CGI or FastCGI: libcurl would read http_proxy, https_proxy, all_proxy… itself, and
+// in CGI HTTP_PROXY is the client's `Proxy:` header (httpoxy). Before any URLSession exists.
+ProxyEnvironment.clear()
 if isCGI {
-    // httpoxy: in CGI, HTTP_PROXY is the client's `Proxy:` header; nothing may route through it.
-    unsetenv("HTTP_PROXY")
     if environment["REQUEST_METHOD"] == nil && isatty(0) != 0 {
         fail("not started by a web server (no REQUEST_METHOD, no FastCGI socket)\n\(Options.usage)", code: 64)
     }

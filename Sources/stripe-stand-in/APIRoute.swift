@@ -77,6 +77,9 @@ struct APIRoute: Sendable {
             omitURL = true
         case .answer(let answer):
             return answer.response.httpResponse(requestID: requestID)
+        case .echoKey(let status):
+            return Fault.echoKeyResponse(status: status, authorization: request.headers[.authorization])
+                .httpResponse(requestID: requestID)
         case nil:
             break
         }

@@ -17,6 +17,9 @@ enum Fault: Sendable, Equatable {
     case noURL
     /// Answer exactly this, whatever was asked.
     case answer(CraftedAnswer)
+    /// Answer a Stripe error with this status whose message holds the whole key the request authenticated with,
+    /// unmasked (Stripe masks it: `sk_test_****1234`), so that only the client's own redaction keeps it out of a log.
+    case echoKey(status: Int)
 
     /// Makes the error response for a `.status` fault in Stripe's format.
     static func statusResponse(code: Int, shouldRetry: Bool?, errorCode: String?) -> StandInResponse {
@@ -37,6 +40,14 @@ enum Fault: Sendable, Equatable {
             response.headers["Stripe-Should-Retry"] = shouldRetry ? "true" : "false"
         }
         return response
+    }
+
+    /// Makes the error response for an `.echoKey` fault: the key from `authorization`, whole, in the message.
+    static func echoKeyResponse(status: Int, authorization: String?) -> StandInResponse {
+        let key = APIKeyCheck.key(fromAuthorization: authorization) ?? ""
+        return .stripeError(
+            status, type: status >= 500 ? "api_error" : "invalid_request_error", code: nil,
+            message: "Invalid API Key provided: \(key) (echoKey fault injection: Stripe masks the key, this does not)")
     }
 
     /// Makes the HTML response for a `.nonJSON` fault.
@@ -62,9 +73,9 @@ struct QueuedFault: Sendable, Equatable {
 
 /// The JSON shape of one fault in `POST /_standin/faults`.
 struct FaultDescription: Decodable, Sendable {
-    /// One of `status`, `latency`, `hang`, `nonJSON`, `drop`, `noURL`, `answer`.
+    /// One of `status`, `latency`, `hang`, `nonJSON`, `drop`, `noURL`, `answer`, `echoKey`.
     let kind: String
-    /// Status code for `status` (default 500) and `nonJSON` (default 200).
+    /// Status code for `status` (default 500), `nonJSON` (default 200) and `echoKey` (default 401).
     let status: Int?
     /// Milliseconds for `latency`.
     let ms: Int?
@@ -107,6 +118,10 @@ struct FaultDescription: Decodable, Sendable {
             return .success(.nonJSON(status: code))
         case "drop": return .success(.drop)
         case "noURL": return .success(.noURL)
+        case "echoKey":
+            let code = status ?? 401
+            guard (400...599).contains(code) else { return .failure(.init(message: "echoKey status must be 400...599")) }
+            return .success(.echoKey(status: code))
         case "answer":
             let code = status ?? 200
             guard (100...599).contains(code) else { return .failure(.init(message: "status must be 100...599")) }

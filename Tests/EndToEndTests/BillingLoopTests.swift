@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 
-/// The whole billing loop through the binary piped fake CGI environments, with the state in a real SQLite file
-/// and the stand-in playing Stripe (its signed events delivered through the binary's webhook).
+/// The whole billing loop through the binary piped fake CGI environments, with the state in a real SQLite file or
+/// a real PostgreSQL database (each test that takes an engine runs on both), and the stand-in playing Stripe (its
+/// signed events delivered through the binary's webhook).
 @Suite("Billing loop end to end", .serialized)
 struct BillingLoopTests {
     let harness: CheckoutHarness
@@ -11,7 +12,21 @@ struct BillingLoopTests {
         harness = try await CheckoutHarness()
     }
 
-    private var loop: [String: String?] { harness.loopSettings.mapValues { $0 } }
+    private let database = LoopDatabase()
+
+    /// The loop's settings, on the engine `use` chose (the harness's SQLite file until then).
+    private var loopSettings: [String: String] {
+        var settings = harness.loopSettings
+        if let url = database.url { settings["DATABASE_URL"] = url }
+        return settings
+    }
+
+    private var loop: [String: String?] { loopSettings.mapValues { $0 } }
+
+    /// Points this test's loop settings at a new database of `engine`.
+    private func use(_ engine: LoopEngine) throws {
+        database.url = try engine.databaseURL(harness)
+    }
 
     private func checkout(_ token: String, body: String = "{}") async throws -> CGIResponse {
         try await harness.cgi(headers: harness.authorized(token), body: body, settings: loop).response
@@ -52,13 +67,13 @@ struct BillingLoopTests {
         return try #require(url.split(separator: "/").last.map(String.init))
     }
 
-    /// The sessions asked of Stripe: one per Idempotency-Key, however many tries a slow stand-in caused.
+    /// The sessions asked of Stripe: one per Idempotency-Key, however many tries a slow stand-in caused; a
+    /// create without a key counts as one more.
     private func sessionsCreated() async throws -> Int {
-        Set(
-            try await harness.standIn.recordedRequests().filter {
-                $0.method == "POST" && $0.path == "/v1/checkout/sessions"
-            }.compactMap(\.idempotencyKey)
-        ).count
+        let creates = try await harness.standIn.recordedRequests().filter {
+            $0.method == "POST" && $0.path == "/v1/checkout/sessions"
+        }
+        return Set(creates.map { $0.idempotencyKey ?? UUID().uuidString }).count
     }
 
     private func stripeCalls(_ method: String, _ prefix: String) async throws -> [RecordedRequest] {
@@ -66,9 +81,9 @@ struct BillingLoopTests {
     }
 
     @Test(
-        "checkout → complete → webhook → active → 409 → portal → cancel → canceled → checkout again with the same customer"
-    )
-    func wholeLoop() async throws {
+        "checkout → complete → webhook → active → 409 → portal → cancel → canceled → checkout again with the same customer", arguments: LoopEngine.allCases)
+    func wholeLoop(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_loop", email: "loop@example.com")
         let none = try await subscription(token)
         #expect(none.status == 200)
@@ -120,8 +135,9 @@ struct BillingLoopTests {
         #expect(creates.last?.param("customer_email") == nil)
     }
 
-    @Test("a repeated event changes nothing; events out of order never roll the state back")
-    func duplicatesAndOrder() async throws {
+    @Test("a repeated event changes nothing; events out of order never roll the state back", arguments: LoopEngine.allCases)
+    func duplicatesAndOrder(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_order")
         let paid = try await harness.standIn.complete(sessionID: try Self.sessionID(try await checkout(token)))
         // Last first: the subscription's final state, then the stale "created (incomplete)" snapshot.
@@ -132,8 +148,9 @@ struct BillingLoopTests {
         #expect(reads.count == paid.events.count, "a repeated event is not even re-read")
     }
 
-    @Test("a webhook with a wrong signature, a stale one, or none is a 400 that changes nothing")
-    func badSignatures() async throws {
+    @Test("a webhook with a wrong signature, a stale one, or none is a 400 that changes nothing", arguments: LoopEngine.allCases)
+    func badSignatures(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_forged")
         let paid = try await harness.standIn.complete(
             sessionID: try Self.sessionID(try await checkout(token)), deliver: ["none": true, "badSignature": true])
@@ -148,8 +165,9 @@ struct BillingLoopTests {
         #expect(try await subscription(token).object?["status"] as? String == "none")
     }
 
-    @Test("Stripe unreadable during a webhook: 5xx and nothing recorded; applied when Stripe delivers it again")
-    func stripeDownDuringWebhook() async throws {
+    @Test("Stripe unreadable during a webhook: 5xx and nothing recorded; applied when Stripe delivers it again", arguments: LoopEngine.allCases)
+    func stripeDownDuringWebhook(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_outage")
         let paid = try await harness.standIn.complete(sessionID: try Self.sessionID(try await checkout(token)))
         let updated = try #require(paid.events.first { $0.type == "customer.subscription.updated" })
@@ -163,8 +181,9 @@ struct BillingLoopTests {
         #expect(try await subscription(token).object?["status"] as? String == "active")
     }
 
-    @Test("ten concurrent checkouts for one user, as CGI processes: one session, every answer its URL")
-    func concurrentCheckouts() async throws {
+    @Test("ten concurrent checkouts for one user, as CGI processes: one session, every answer its URL", arguments: LoopEngine.allCases)
+    func concurrentCheckouts(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_tabs")
         try await harness.standIn.setLatency(milliseconds: 300)
         let responses = try await withThrowingTaskGroup(of: CGIResponse.self) { group in
@@ -176,9 +195,10 @@ struct BillingLoopTests {
         #expect(try await sessionsCreated() == 1)
     }
 
-    @Test("ten concurrent checkouts for one user through one FastCGI process: one session; the loop served there too")
-    func concurrentCheckoutsFastCGI() async throws {
-        let server = try await FastCGIProcess(settings: harness.loopSettings)
+    @Test("ten concurrent checkouts for one user through one FastCGI process: one session; the loop served there too", arguments: LoopEngine.allCases)
+    func concurrentCheckoutsFastCGI(engine: LoopEngine) async throws {
+        try use(engine)
+        let server = try await FastCGIProcess(settings: loopSettings)
         defer { server.signal(SIGKILL) }
         let token = try await Tokens.make(sub: "user_fcgi")
         try await harness.standIn.setLatency(milliseconds: 300)
@@ -200,8 +220,9 @@ struct BillingLoopTests {
         #expect(status.object?["active"] as? Bool == true)
     }
 
-    @Test("a plan change with a session open: the old session is expired at Stripe, a new one created")
-    func planChange() async throws {
+    @Test("a plan change with a session open: the old session is expired at Stripe, a new one created", arguments: LoopEngine.allCases)
+    func planChange(engine: LoopEngine) async throws {
+        try use(engine)
         let basic = try await checkout(try await Tokens.make(sub: "user_plan"))
         let pro = try await checkout(try await Tokens.make(sub: "user_plan", plan: "pro"))
         #expect(pro.status == 200)
@@ -212,8 +233,9 @@ struct BillingLoopTests {
         #expect(creates.last?.param("line_items[0][price]") == StandIn.proPrice)
     }
 
-    @Test("portal: 409 without a customer, 500 when Stripe has no portal configuration, 422 for a bad return_url")
-    func portalErrors() async throws {
+    @Test("portal: 409 without a customer, 500 when Stripe has no portal configuration, 422 for a bad return_url", arguments: LoopEngine.allCases)
+    func portalErrors(engine: LoopEngine) async throws {
+        try use(engine)
         let token = try await Tokens.make(sub: "user_portal")
         let noAccount = try await portal(token)
         #expect(noAccount.status == 409)
@@ -298,5 +320,70 @@ struct BillingLoopTests {
         input.fileHandleForWriting.write(Data("ROLLBACK;\n.quit\n".utf8))
         holder.waitUntilExit()
         #expect(try await stripeCalls("POST", "/v1/checkout/sessions").isEmpty)
+    }
+
+    @Test("PostgreSQL down at start: a CGI request gets 503 Billing state unavailable; FastCGI refuses to start with one line; the password is never told")
+    func postgresDownAtStart() async throws {
+        var url = try TestPostgres.serverURL()
+        url.port = try TestPostgres.closedPort()
+        url.password = "pw-marker-5c1d"
+        var down = loop
+        down["DATABASE_URL"] = url.string
+        down["DATABASE_TIMEOUT_SECONDS"] = "2"
+        let (response, process) = try await harness.cgi(
+            headers: harness.authorized(try await Tokens.make()), settings: down)
+        #expect(response.status == 503)
+        #expect(response.bodyText == #"{"detail":"Billing state unavailable"}"#)
+        #expect(response.headers["retry-after"] == "1")
+        #expect(process.stderrText.contains("billing state unavailable"))
+        #expect(!process.stderrText.contains("pw-marker-5c1d"))
+        // --check opens the store as a FastCGI start does, and stops there.
+        let server = try await ProcessRunner.run(
+            harness.binary, arguments: ["--check"], environment: down.compactMapValues { $0 })
+        #expect(server.exitCode == 78)
+        #expect(server.stderrText.split(separator: "\n").count == 1, "\(server.stderrText)")
+        #expect(
+            server.stderrText.hasPrefix("billing-checkout: cannot open the billing state (DATABASE_URL): postgres://"))
+        #expect(!server.stderrText.contains("pw-marker-5c1d"))
+    }
+
+    @Test("PostgreSQL refusing the password: 500 Billing is not configured, the reason in the log without the password")
+    func postgresRefuses() async throws {
+        var url = try TestPostgres.serverURL()
+        url.password = "pw-marker-9e2a"
+        var refused = loop
+        refused["DATABASE_URL"] = url.string
+        let (response, process) = try await harness.cgi(
+            headers: harness.authorized(try await Tokens.make()), settings: refused)
+        #expect(response.status == 500)
+        #expect(response.bodyText == #"{"detail":"Billing is not configured"}"#)
+        #expect(process.stderrText.contains("28P01"))
+        #expect(!process.stderrText.contains("pw-marker-9e2a"))
+    }
+
+    @Test("--copy-state-from: a SQLite state copied into an empty PostgreSQL database serves on; a second copy is refused")
+    func copyFromSQLite() async throws {
+        let paying = try await Tokens.make(sub: "user_copied")
+        try await deliverAll(
+            try await harness.standIn.complete(sessionID: try Self.sessionID(try await checkout(paying))))
+        let waiting = try await Tokens.make(sub: "user_open")
+        let open = try await checkout(waiting)
+        #expect(try await sessionsCreated() == 2)
+        let sqliteStatus = try await subscription(paying).bodyText
+
+        try use(.postgres)
+        let environment = loopSettings
+        let copy = try await ProcessRunner.run(
+            harness.binary, arguments: ["--copy-state-from", "sqlite:\(harness.databasePath)"], environment: environment)
+        #expect(copy.exitCode == 0, "\(copy.stderrText)")
+        #expect(copy.stdoutText == "copied 1 customers, 1 subscriptions, 1 open sessions, 4 processed events\n")
+        // The same answers from PostgreSQL: the subscription, and the open session again without a Stripe call.
+        #expect(try await subscription(paying).bodyText == sqliteStatus)
+        #expect(try await checkout(waiting).bodyText == open.bodyText)
+        #expect(try await sessionsCreated() == 2)
+        let again = try await ProcessRunner.run(
+            harness.binary, arguments: ["--copy-state-from", "sqlite:\(harness.databasePath)"], environment: environment)
+        #expect(again.exitCode == 1)
+        #expect(again.stderrText == "billing-checkout: --copy-state-from: the store is not empty\n")
     }
 }

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The built binary as plain CGI: a web server's environment and body piped in, stdout parsed.
 @Suite("CGI end to end")
 struct CGIEndToEndTests {
@@ -110,9 +114,12 @@ struct CGIEndToEndTests {
         #expect(first.bodyText == second.bodyText)
         let other = try await harness.cgi(headers: harness.authorized(token)).response
         #expect(other.bodyText != first.bodyText)
-        let keys = try await harness.standIn.recordedRequests().compactMap(\.idempotencyKey)
+        let keys = try await harness.standIn.recordedRequests().map(\.idempotencyKey)
         try #require(keys.count == 3)
+        // Every call carries a key: the client's retry the same derived one, the other request its own.
+        #expect(keys.allSatisfy { $0?.hasPrefix("bc-") == true })
         #expect(keys[0] == keys[1])
+        #expect(keys[0] != keys[2])
         #expect(keys[0] != "client-retry-1")
     }
 
@@ -266,17 +273,89 @@ struct CGIEndToEndTests {
         #expect(!process.stderrText.contains(Tokens.secret))
     }
 
-    @Test("httpoxy: a client's Proxy header (HTTP_PROXY) never routes the Stripe call")
-    func httpoxy() async throws {
+    /// A Stripe base no proxy is needed to fail on: TLS to a loopback port nothing listens on. Without a proxy the
+    /// call is refused at once (503); through one, libcurl would send `CONNECT 127.0.0.1:9` to the proxy instead.
+    static let unreachableHTTPSBase = "https://127.0.0.1:9"
+
+    @Test(
+        "httpoxy: a client's Proxy header (HTTP_PROXY) never routes the Stripe call, over http or https",
+        arguments: [false, true])
+    func httpoxy(https: Bool) async throws {
         let harness = try await CheckoutHarness()
-        let trap = try await StandIn()
+        let trap = try ProxyTrap()
         let token = try await Tokens.make()
         var headers = harness.authorized(token)
-        headers["Proxy"] = trap.baseURL
-        let (response, _) = try await harness.cgi(headers: headers)
-        #expect(response.status == 200)
+        headers["Proxy"] = trap.url
+        let base = https ? Self.unreachableHTTPSBase : harness.standIn.baseURL
+        let (response, _) = try await harness.cgi(headers: headers, settings: ["STRIPE_API_BASE": base])
+        #expect(response.status == (https ? 503 : 200))
+        #expect(try await harness.standIn.recordedRequests().count == (https ? 0 : 1))
+        #expect(trap.connections == [], "the Stripe call went through the client's Proxy header")
+    }
+
+    /// Each variable libcurl could take a proxy from, alone, over an http and an https Stripe base.
+    static let proxyCases: [(String, Bool)] = ProxyTrap.variables.flatMap { [($0, false), ($0, true)] }
+
+    @Test("no proxy is ever taken from the environment (CGI): each proxy variable, http and https", arguments: proxyCases)
+    func environmentProxyIgnored(variable: String, https: Bool) async throws {
+        let harness = try await CheckoutHarness()
+        let trap = try ProxyTrap()
+        let token = try await Tokens.make()
+        let base = https ? Self.unreachableHTTPSBase : harness.standIn.baseURL
+        let (response, process) = try await harness.cgi(
+            headers: harness.authorized(token), settings: ["STRIPE_API_BASE": base, variable: trap.url])
+        #expect(response.status == (https ? 503 : 200), "\(process.stderrText)")
+        #expect(try await harness.standIn.recordedRequests().count == (https ? 0 : 1))
+        #expect(trap.connections == [], "\(variable) routed the \(https ? "https" : "http") Stripe call")
+    }
+
+    @Test("no proxy is ever taken from the environment (FastCGI): every proxy variable at once, http and https")
+    func environmentProxyIgnoredFastCGI() async throws {
+        let harness = try await CheckoutHarness()
+        let trap = try ProxyTrap()
+        let token = try await Tokens.make()
+        for https in [false, true] {
+            var settings = harness.settings
+            settings["STRIPE_API_BASE"] = https ? Self.unreachableHTTPSBase : harness.standIn.baseURL
+            for variable in ProxyTrap.variables { settings[variable] = trap.url }
+            let server = try await FastCGIProcess(settings: settings)
+            let response = try await server.request(headers: harness.authorized(token))
+            #expect(response.status == (https ? 503 : 200))
+            #expect(trap.connections == [], "a proxy variable routed the \(https ? "https" : "http") Stripe call")
+        }
         #expect(try await harness.standIn.recordedRequests().count == 1)
-        #expect(try await trap.recordedRequests().isEmpty)
+    }
+
+    @Test("every header line the binary writes ends in CRLF (no bare LF or CR), whatever the answer")
+    func headerLinesEndInCRLF() async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make()
+        try await harness.standIn.inject(Array(repeating: ["kind": "status", "status": 503], count: 3))
+        let requests: [(method: String, headers: [String: String], body: String)] = [
+            ("POST", harness.authorized(token), "{}"),  // 503 with Retry-After (the faults above)
+            ("POST", harness.authorized(token), "{}"),  // 200
+            ("POST", [:], "{}"),  // 401 with WWW-Authenticate
+            ("GET", harness.authorized(token), ""),  // 405 with Allow
+            ("POST", harness.authorized(token), "{bad"),  // 422
+        ]
+        var statuses: [Int] = []
+        for request in requests {
+            let (response, process) = try await harness.cgi(
+                method: request.method, headers: request.headers, body: request.body)
+            statuses.append(response.status)
+            let bytes = [UInt8](process.stdout)
+            var index = 0
+            var stray: [Int] = []
+            while index < bytes.count {
+                if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { stray.append(index) }
+                if bytes[index] == 13, index + 1 >= bytes.count || bytes[index + 1] != 10 { stray.append(index) }
+                if index >= 3, bytes[(index - 3)...index].elementsEqual([13, 10, 13, 10]) { break }
+                index += 1
+            }
+            #expect(stray == [], "stray line ends in \(process.stdoutText.prefix(300).debugDescription)")
+            #expect(index < bytes.count, "no blank line after the headers")
+        }
+        #expect(statuses == [503, 200, 401, 405, 422])
     }
 
     @Test("client headers can never override a setting")
@@ -291,5 +370,69 @@ struct CGIEndToEndTests {
         // With no default price configured, a client header must not supply one.
         #expect(response.status == 403)
         #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+}
+
+/// A loopback TCP listener standing in for a proxy that must never be used: it records the first line of every
+/// connection (`POST http://…` or `CONNECT …` from a client that took it for a proxy) and closes it.
+final class ProxyTrap: Sendable {
+    /// The variables libcurl reads a proxy from (docs/behaviour.md).
+    static let variables = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+
+    /// What the accepting thread shares with the trap; the thread closes the socket once `stopped` is set.
+    private final class State: @unchecked Sendable {
+        // @unchecked: every var is guarded by `lock`.
+        let lock = NSLock()
+        var received: [String] = []
+        var stopped = false
+    }
+
+    let port: Int
+    private let state = State()
+
+    /// `http://127.0.0.1:PORT`, for a proxy variable or a `Proxy:` header.
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// The first line of every connection so far.
+    var connections: [String] { state.lock.withLock { state.received } }
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = FastCGIConnection.loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard bound, listen(descriptor, 64) == 0 else {
+            close(descriptor)
+            throw SupportError("the proxy trap cannot listen")
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let state = self.state
+        Thread.detachNewThread { Self.acceptLoop(descriptor, state) }
+    }
+
+    deinit {
+        state.lock.withLock { state.stopped = true }
+    }
+
+    private static func acceptLoop(_ descriptor: Int32, _ state: State) {
+        defer { close(descriptor) }
+        while !state.lock.withLock({ state.stopped }) {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let connection = accept(descriptor, nil, nil)
+            guard connection >= 0 else { continue }
+            var timeout = timeval(tv_sec: 1, tv_usec: 0)
+            setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = read(connection, &buffer, buffer.count)
+            close(connection)
+            let text = String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+            let line = text.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? "(connected, sent nothing)"
+            state.lock.withLock { state.received.append(line) }
+        }
     }
 }

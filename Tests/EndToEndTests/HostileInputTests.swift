@@ -91,4 +91,48 @@ struct HostileInputTests {
             #expect(response.status == 401)
         }
     }
+
+    /// docs/behaviour.md: an invalid `REQUEST_METHOD` never reaches the application; the transport answers 400.
+    @Test(
+        "a REQUEST_METHOD that is not an HTTP token, or none, gets the transport's 400 Bad Request (CGI)",
+        arguments: ["GE T", "", "POST\r\nX-Injected: 1", "PO(ST", nil])
+    func invalidMethod(method: String?) async throws {
+        let harness = try await CheckoutHarness()
+        let (response, _) = try await harness.cgi(
+            headers: harness.authorized(try await Tokens.make()), settings: ["REQUEST_METHOD": method])
+        #expect(response.status == 400)
+        #expect(response.bodyText == #"{"detail":"Bad Request"}"#)
+        #expect(response.headers["cache-control"] == "no-store")
+        #expect(response.headers["x-injected"] == nil)
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+
+    @Test("HEAD on the endpoint is a 405 with Allow: POST, even with a valid token and body (CGI)")
+    func headIsNotAllowed() async throws {
+        let harness = try await CheckoutHarness()
+        let (response, _) = try await harness.cgi(method: "HEAD", headers: harness.authorized(try await Tokens.make()))
+        #expect(response.status == 405)
+        #expect(response.headers["allow"] == "POST")
+        #expect(response.bodyText == #"{"detail":"Method Not Allowed"}"#)
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+    }
+
+    /// docs/behaviour.md, "Order of checks": 422 before 403, as in FastAPI, where the body is validated first.
+    @Test(
+        "a body that is invalid is a 422 even when the token's plan has no price (which alone is a 403)",
+        arguments: [
+            ("[]", "model_attributes_type"), (#"{"success_url":"https://evil.example/x"}"#, "value_error"),
+            (#"{"cancel_url":1}"#, "string_type"),
+        ])
+    func validationBeforePrice(body: String, type: String) async throws {
+        let harness = try await CheckoutHarness()
+        let token = try await Tokens.make(plan: "enterprise")
+        let (response, _) = try await harness.cgi(headers: harness.authorized(token), body: body)
+        #expect(response.status == 422)
+        #expect(response.bodyText.contains(#""type":"\#(type)""#), "\(response.bodyText)")
+        #expect(try await harness.standIn.recordedRequests().isEmpty)
+        // The same token with a valid body is the 403: both checks apply above, and the 422 won.
+        let (priced, _) = try await harness.cgi(headers: harness.authorized(token))
+        #expect(priced.status == 403)
+    }
 }

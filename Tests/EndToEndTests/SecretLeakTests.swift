@@ -39,6 +39,14 @@ struct SecretLeakTests {
         try await run(bearer, settings: ["STRIPE_API_BASE": "http://127.0.0.1:9"])  // 503, unreachable
         try await run(bearer, settings: ["FRONTEND_URL": nil])  // 500, not configured
         try await run(bearer, settings: ["STRIPE_SECRET_KEY": "pk_live_PUBLISHABLEMARKER"])  // 500, wrong kind of key
+        // Stripe masks a key it quotes; the stand-in's echoKey fault does not, so only the binary's own redaction
+        // keeps the whole key out of these logs.
+        try await harness.standIn.inject([["kind": "echoKey", "status": 401]])
+        try await run(bearer)  // 502, the message logged
+        try await harness.standIn.inject(Array(repeating: ["kind": "echoKey", "status": 500], count: 3))
+        try await run(bearer)  // 503 after the retries, the message logged
+        try await harness.standIn.inject([["kind": "echoKey", "status": 400]])
+        try await run(bearer, settings: ["STRIPE_SECRET_KEY": "sk_test_WRONGKEYMARKER1234"])  // 502, the wrong key
 
         let markers = [
             Self.stripeKey, Self.jwtSecret, token, "RAWTOKENMARKER", "PASSWORDMARKER", "WRONGKEYMARKER",
@@ -52,7 +60,11 @@ struct SecretLeakTests {
                 #expect(!output.stdout.contains(marker), "case \(index) answered \(marker.prefix(12))…")
             }
         }
-        #expect(outputs.count == 13)
+        #expect(outputs.count == 16)
+        // The echoed key reached the log, redacted: the cases above really carried it.
+        for index in 13..<16 {
+            #expect(outputs[index].stderr.contains("<redacted>"), "case \(index) logged no redacted key")
+        }
     }
 
     static let webhookSecret = "whsec_WEBHOOKSECRETMARKER0a1b2c3d"
@@ -98,6 +110,9 @@ struct SecretLeakTests {
                 settings: ["STRIPE_WEBHOOK_SECRET": "WRONGWEBHOOKMARKER"]
             ).status == 500)  // not a whsec_ secret: settings problem
         #expect(try await run("checkout", bearer, body: "{}").status == 409)
+        try await harness.standIn.inject([["kind": "echoKey", "status": 400, "path": "/v1/billing_portal/"]])
+        #expect(try await run("portal", bearer).status == 502)  // Stripe's message, with the whole key, logged
+        #expect(outputs.last?.stderr.contains("<redacted>") == true)
         try await harness.standIn.setPortalConfigured(false)
         #expect(try await run("portal", bearer).status == 500)
         try await harness.standIn.inject(

@@ -19,7 +19,25 @@ struct StripeFaultTests {
         #expect(response.status == 200)
         let calls = try await harness.standIn.recordedRequests()
         #expect(calls.count == 3)
-        #expect(Set(calls.compactMap(\.idempotencyKey)).count == 1)
+        // Every try carries a key, and the same one: a try sent without one would be a second session.
+        let key = try #require(calls.first?.idempotencyKey)
+        #expect(key.hasPrefix("bc-"))
+        #expect(calls.map(\.idempotencyKey) == Array(repeating: key, count: 3))
+    }
+
+    @Test("one hang, then success: the hung try is given up on its share of the deadline and retried, 200 after 2 tries")
+    func hangOnceThenSuccess() async throws {
+        let harness = try await CheckoutHarness()
+        try await harness.standIn.inject([["kind": "hang"]])
+        // 6 s for three tries: the first gets 2 s, which leaves time to retry.
+        let (response, process) = try await checkout(harness, settings: ["STRIPE_TIMEOUT_SECONDS": "6"])
+        #expect(response.status == 200)
+        let calls = try await harness.standIn.recordedRequests()
+        #expect(calls.count == 2)
+        let key = try #require(calls.first?.idempotencyKey)
+        #expect(calls.map(\.idempotencyKey) == [key, key])
+        #expect(process.elapsed >= .milliseconds(1900))
+        #expect(process.elapsed < .seconds(6))  // within the deadline; the hung try alone took 2 s
     }
 
     @Test("a plain 429 rate limit is not retried: 503 with Retry-After")

@@ -117,6 +117,23 @@ import Testing
         #expect(try await store.customer(forUser: "u") == "cus_1")
     }
 
+    @Test("sslmode: prefer falls back to plain TCP on a server without TLS; require refuses it")
+    func sslModes() async throws {
+        let url = try Postgres.createDatabase()
+        var prefer = Postgres.configuration(url)
+        prefer.tls = .prefer
+        let store = try await PostgresBillingStore(configuration: prefer)
+        #expect(try await store.customer(forUser: "nobody") == nil)
+        var require = Postgres.configuration(url)
+        require.tls = .require
+        await #expect {
+            _ = try await PostgresBillingStore(configuration: require)
+        } throws: { error in
+            guard case StoreError.cannotOpen(let reason) = error else { return false }
+            return reason.contains("sslmode=require")
+        }
+    }
+
     /// A port nothing listens on: bound, then closed (nothing else on loopback takes it in this instant).
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -47,6 +47,31 @@ import Testing
         #expect((object["id"] as? String)?.hasPrefix("cs_test_") == true)
     }
 
+    /// `echoKey` answers a Stripe error whose message holds the request's whole key, unmasked (Bearer and Basic),
+    /// with its status (default 401); a bad status is refused; the next request is normal.
+    @Test func echoesTheWholeKey() async throws {
+        let standIn = try await StandInProcess()
+        let client = StandInClient(baseURL: standIn.baseURL)
+        try await client.queueFaults(#"{"kind":"echoKey"}"#, #"{"kind":"echoKey","status":500}"#)
+        let (first, firstResponse) = try await client.createSession(validForm)
+        #expect(firstResponse.statusCode == 401)
+        let firstError = try #require(try StandInClient.object(first)["error"] as? [String: Any])
+        #expect(firstError["type"] as? String == "invalid_request_error")
+        #expect((firstError["message"] as? String)?.contains("sk_test_standin") == true)
+        let basic = "Basic " + Data("sk_test_standin:".utf8).base64EncodedString()
+        let (second, secondResponse) = try await client.createSession(validForm, authorization: basic)
+        #expect(secondResponse.statusCode == 500)
+        let secondError = try #require(try StandInClient.object(second)["error"] as? [String: Any])
+        #expect(secondError["type"] as? String == "api_error")
+        #expect((secondError["message"] as? String)?.contains("sk_test_standin") == true)
+        let (_, normal) = try await client.createSession(validForm)
+        #expect(normal.statusCode == 200)
+        let (_, refused) = try await client.send(
+            "POST", "_standin/faults", body: #"{"faults":[{"kind":"echoKey","status":200}]}"#,
+            headers: ["Content-Type": "application/json"])
+        #expect(refused.statusCode == 400)
+    }
+
     /// `drop` closes the connection with no response; on a fresh connection URLSession fails at once.
     @Test func dropsConnections() async throws {
         let standIn = try await StandInProcess()

@@ -36,7 +36,8 @@ final class URLSessionTransport: StripeTransport {
     init(maxConnections: Int, maxAnswerBytes: Int = StripeAnswerLimit.maxBytes) {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpMaximumConnectionsPerHost = max(maxConnections, 8)
-        // Never a proxy from the environment: in CGI mode `HTTP_PROXY` is the client's `Proxy:` header (httpoxy).
+        // Never a proxy. FoundationNetworking on Linux ignores this and libcurl reads the proxy variables of the
+        // environment itself, so the binary also clears those at start (`ProxyEnvironment`).
         configuration.connectionProxyDictionary = [:]
         configuration.urlCache = nil
         configuration.httpCookieStorage = nil

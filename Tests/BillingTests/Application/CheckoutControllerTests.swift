@@ -68,7 +68,9 @@ import Testing
         let otherUser = try await Self.checkout(claims: Fixture.claims(["sub": .string("u_2")]), headers: header)
         let otherKey = try await Self.checkout(headers: [HTTPField.Name("Idempotency-Key")!: "client-key-2"])
         #expect(first == again)
-        #expect(first == URLSessionStripeClient.derivedIdempotencyKey(clientKey: "client-key-1", userID: "u_1"))
+        // docs/behaviour.md's recipe, computed apart from the code under test:
+        // python3 -c 'import hashlib; print("bc-" + hashlib.sha256(b"u_1\0client-key-1").hexdigest())'
+        #expect(first == "bc-57c8ba6d48130092fa0d079e33a3e3938aad432171931cfe15bec2b983bdc71f")
         #expect(first != "client-key-1")
         #expect(otherUser.idempotencyKey != first)
         #expect(otherKey.idempotencyKey != first)
@@ -80,6 +82,19 @@ import Testing
         let second = try await Self.checkout(headers: [HTTPField.Name("Idempotency-Key")!: ""]).idempotencyKey
         #expect(first != second)
         #expect(first.hasPrefix("bc-") && second.hasPrefix("bc-"))
+    }
+
+    @Test(
+        "the derived key is bc- and the hex SHA-256 of user id, NUL, client key (values from Python's hashlib)",
+        arguments: [
+            // python3 -c 'import hashlib; print("bc-" + hashlib.sha256("USER\0KEY".encode()).hexdigest())'
+            ("u_1", "client-key-1", "bc-57c8ba6d48130092fa0d079e33a3e3938aad432171931cfe15bec2b983bdc71f"),
+            ("a", "bc", "bc-40bb547d936bbd31318ee37ac8799e7ecbb22eda2651f65e3214bffb8ce97bb4"),
+            ("ab", "c", "bc-6c032e631d39a14d85aff7e319546af701e26c97b57ca95fbfe9c6ba855f67bf"),
+            ("u_1", "é-ключ", "bc-c8dafe668ef9a34dcff631eb6bea1e719e941df554a434f6f537d513f4753484"),
+        ])
+    func derivedKeyRecipe(userID: String, clientKey: String, expected: String) {
+        #expect(URLSessionStripeClient.derivedIdempotencyKey(clientKey: clientKey, userID: userID) == expected)
     }
 
     @Test("the derived key cannot be forced to collide by moving text between user id and client key")

@@ -5,15 +5,26 @@ import Testing
 
 /// `SettingsLoader.load(environment:)`: environment over the JSON file over defaults, every problem at once.
 @Suite struct SettingsLoaderTests {
+    /// `BILLING_ENV_FILE` is empty in every environment these tests load (`isolated`): otherwise the loader reads a
+    /// `.env` in the working directory, which is a developer's own settings when `swift test` runs in a checkout.
     static let minimal = [
         "STRIPE_SECRET_KEY": "sk_test_env", "STRIPE_PRICE_ID": "price_env",
         "JWT_SECRET": "jwt-env-secret-0123456789abcdef-0123",
-        "FRONTEND_URL": "https://app.example.com/",
+        "FRONTEND_URL": "https://app.example.com/", "BILLING_ENV_FILE": "",
     ]
+
+    /// `environment` without the `.env` lookup, unless it names a file itself.
+    static func isolated(_ environment: [String: String]) -> [String: String] {
+        environment.merging(["BILLING_ENV_FILE": ""]) { mine, _ in mine }
+    }
+
+    static func load(_ environment: [String: String]) async throws -> Settings {
+        try await SettingsLoader.load(environment: isolated(environment))
+    }
 
     static func problems(_ environment: [String: String]) async -> [String] {
         do {
-            _ = try await SettingsLoader.load(environment: environment)
+            _ = try await SettingsLoader.load(environment: isolated(environment))
             return []
         } catch let error as SettingsError {
             return error.problems
@@ -31,7 +42,7 @@ import Testing
 
     @Test("a minimal environment loads with the documented defaults")
     func minimalEnvironment() async throws {
-        let settings = try await SettingsLoader.load(environment: Self.minimal)
+        let settings = try await Self.load(Self.minimal)
         #expect(settings.stripe.secretKey.value == "sk_test_env")
         #expect(settings.stripe.defaultPriceID == "price_env")
         #expect(settings.stripe.apiBase == "https://api.stripe.com")
@@ -48,12 +59,12 @@ import Testing
 
     @Test("LOG_FORMAT chooses logfmt (the default) or json; anything else is a problem")
     func logFormat() async throws {
-        #expect(try await SettingsLoader.load(environment: Self.minimal).logFormat == .logfmt)
+        #expect(try await Self.load(Self.minimal).logFormat == .logfmt)
         var environment = Self.minimal
         environment["LOG_FORMAT"] = "JSON"
-        #expect(try await SettingsLoader.load(environment: environment).logFormat == .json)
+        #expect(try await Self.load(environment).logFormat == .json)
         environment["LOG_FORMAT"] = "logfmt"
-        #expect(try await SettingsLoader.load(environment: environment).logFormat == .logfmt)
+        #expect(try await Self.load(environment).logFormat == .logfmt)
         environment["LOG_FORMAT"] = "text"
         #expect(await Self.problems(environment) == ["logFormat (LOG_FORMAT) must be one of logfmt, json, got text"])
     }
@@ -62,7 +73,7 @@ import Testing
     func logFormatFromFile() async throws {
         var environment = Self.minimal
         environment["BILLING_CONFIG"] = try Self.file(#"{"logFormat": "json"}"#)
-        #expect(try await SettingsLoader.load(environment: environment).logFormat == .json)
+        #expect(try await Self.load(environment).logFormat == .json)
     }
 
     @Test(
@@ -82,7 +93,7 @@ import Testing
         var environment = Self.minimal
         environment["WORKERS"] = "0"
         environment["FASTCGI_DISPATCH"] = "fibers"
-        let loaded = await SettingsLoader.read(environment: environment)
+        let loaded = await SettingsLoader.read(environment: Self.isolated(environment))
         #expect(loaded.problems.isEmpty)
         #expect(loaded.settings != nil)
         #expect(loaded.reader.string(forKey: "workers") == "0")
@@ -91,10 +102,10 @@ import Testing
     @Test("STRIPE_CHECKOUT_HOSTS lists host names; anything else is a problem")
     func checkoutHosts() async throws {
         var environment = Self.minimal
-        #expect(try await SettingsLoader.load(environment: environment).stripe.checkoutHosts == ["checkout.stripe.com"])
+        #expect(try await Self.load(environment).stripe.checkoutHosts == ["checkout.stripe.com"])
         environment["STRIPE_CHECKOUT_HOSTS"] = "Pay.Example.com, checkout.stripe.com"
         #expect(
-            try await SettingsLoader.load(environment: environment).stripe.checkoutHosts
+            try await Self.load(environment).stripe.checkoutHosts
                 == ["pay.example.com", "checkout.stripe.com"])
         for bad in ["https://pay.example.com", "pay.example.com:443", "pay example.com", "a..b"] {
             environment["STRIPE_CHECKOUT_HOSTS"] = bad
@@ -130,7 +141,7 @@ import Testing
         var overridden = Self.minimal
         overridden["HTTP_STRIPE_PRICE_ID"] = "price_cheap"
         overridden["HTTP_FRONTEND_URL"] = "https://evil.example.com"
-        let settings = try await SettingsLoader.load(environment: overridden)
+        let settings = try await Self.load(overridden)
         #expect(settings.stripe.defaultPriceID == "price_env")
         #expect(settings.allowedRedirectOrigins == [Fixture.appOrigin])
     }
@@ -142,7 +153,7 @@ import Testing
         environment["JWT_SECRET"] = nil
         environment["STRIPE_SECRET_KEY_FILE"] = try Self.file("sk_test_from_file\n")
         environment["JWT_SECRET_FILE"] = try Self.file("  jwt-file-secret-0123456789abcdef-0123  \n")
-        let settings = try await SettingsLoader.load(environment: environment)
+        let settings = try await Self.load(environment)
         #expect(settings.stripe.secretKey.value == "sk_test_from_file")
         #expect(settings.jwt.secret?.value == "jwt-file-secret-0123456789abcdef-0123")
         environment["JWT_SECRET_FILE"] = "/nonexistent/billing-secret"
@@ -157,7 +168,7 @@ import Testing
              "jwt":{"secret":"jwt-file-secret-0123456789abcdef-0123","planClaim":"tier"},"frontendUrl":"https://app.example.com",
              "corsOrigins":["https://app.example.com/"]}
             """
-        let settings = try await SettingsLoader.load(environment: [
+        let settings = try await Self.load([
             "BILLING_CONFIG": try Self.file(json), "STRIPE_PRICE_ID": "price_env",
             "STRIPE_PRICES_TEAM": "price_team_env",
         ])
@@ -172,6 +183,21 @@ import Testing
         #expect(settings.corsOrigins == ["https://app.example.com"])
     }
 
+    @Test("BILLING_ENV_FILE names a .env file under the environment; set but empty, no .env is read")
+    func environmentFile() async throws {
+        var environment = Self.minimal
+        environment["STRIPE_PRICE_ID"] = nil
+        let path = try Self.file("STRIPE_PRICE_ID=price_dotenv\nSTRIPE_MAX_NETWORK_RETRIES=5\nJWT_SECRET=ignored\n")
+        environment["BILLING_ENV_FILE"] = path
+        let settings = try await Self.load(environment)
+        #expect(settings.stripe.defaultPriceID == "price_dotenv")
+        #expect(settings.stripe.maxNetworkRetries == 5)
+        #expect(settings.jwt.secret?.value == "jwt-env-secret-0123456789abcdef-0123", "the environment wins")
+        environment["BILLING_ENV_FILE"] = ""
+        environment["STRIPE_PRICE_ID"] = "price_env"
+        #expect(try await Self.load(environment).stripe.maxNetworkRetries == 2)
+    }
+
     @Test("a BILLING_CONFIG that is not a readable JSON object is a problem")
     func badConfigFile() async throws {
         var environment = Self.minimal
@@ -183,7 +209,7 @@ import Testing
     func planPricesFromEnvironment() async throws {
         var environment = Self.minimal
         environment["STRIPE_PRICES_PRO"] = "price_pro_env"
-        let settings = try await SettingsLoader.load(environment: environment)
+        let settings = try await Self.load(environment)
         #expect(settings.stripe.planPrices.price(for: "pro") == "price_pro_env")
         #expect(settings.stripe.planPrices.price(for: "agency") == nil)
     }
@@ -228,7 +254,7 @@ import Testing
         var environment = Self.minimal
         environment["STRIPE_ALLOW_PROMOTION_CODES"] = text
         environment["STRIPE_TRIAL_PERIOD_DAYS"] = "14"
-        let settings = try await SettingsLoader.load(environment: environment)
+        let settings = try await Self.load(environment)
         #expect(settings.stripe.allowPromotionCodes == value)
         #expect(settings.stripe.trialPeriodDays == 14)
     }
@@ -237,7 +263,7 @@ import Testing
     func allowedRedirectOrigins() async throws {
         var environment = Self.minimal
         environment["ALLOWED_REDIRECT_ORIGINS"] = "https://www.example.com, http://localhost:3000"
-        let settings = try await SettingsLoader.load(environment: environment)
+        let settings = try await Self.load(environment)
         #expect(
             settings.allowedRedirectOrigins == [
                 Origin(scheme: "https", host: "www.example.com", port: 443),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -12,7 +13,8 @@ final class FastCGIProcess: @unchecked Sendable {
     let port: Int
     /// The Unix socket's path, or nil with TCP.
     let socketPath: String?
-    private let errors: Pipe
+    /// Where the process's stderr goes: a file, so that the test can read what it logged while it runs.
+    private let logPath: String
 
     /// Where the server listens.
     enum Socket: CaseIterable, Equatable, Sendable {
@@ -34,14 +36,20 @@ final class FastCGIProcess: @unchecked Sendable {
     /// Starts the binary with `settings` as its whole environment. When the binary opens the socket itself,
     /// waits until it accepts connections; with `.inheritedUnix`, returns at once: connections wait in the
     /// socket's backlog meanwhile. With `.tcp`, a port the binary cannot bind (taken between `freePort` and
-    /// its bind, by a test's outgoing connection or another listener) is retried on a new port, up to 5 times.
+    /// its bind by another listener) is retried on a new port, up to 5 times.
     init(settings: [String: String], socket: Socket = .tcp) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
             "bc-\(UUID().uuidString.prefix(8)).sock"
         ).path
         var lastLog = ""
         for _ in 0..<5 {
-            let errors = Pipe()
+            let logPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "bc-\(UUID().uuidString.prefix(8)).log"
+            ).path
+            guard FileManager.default.createFile(atPath: logPath, contents: nil),
+                let errors = FileHandle(forWritingAtPath: logPath)
+            else { throw SupportError("cannot create \(logPath)") }
+            defer { try? errors.close() }  // the child has its own descriptor
             let process = Process()
             process.executableURL = try Binaries.billingCheckout()
             process.environment = settings
@@ -55,12 +63,12 @@ final class FastCGIProcess: @unchecked Sendable {
                 process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
                 defer { close(listening) }  // as the web server does: the process holds the only descriptor
                 try process.run()
-                (self.process, self.errors, self.port, self.socketPath) = (process, errors, 0, path)
+                (self.process, self.logPath, self.port, self.socketPath) = (process, logPath, 0, path)
                 return
             case .sharedUnix(let listening, let sharedPath):
                 process.standardInput = FileHandle(fileDescriptor: listening, closeOnDealloc: false)
                 try process.run()
-                (self.process, self.errors, self.port, self.socketPath) = (process, errors, 0, sharedPath)
+                (self.process, self.logPath, self.port, self.socketPath) = (process, logPath, 0, sharedPath)
                 return
             case .unixPath:
                 (port, socketPath) = (0, path)
@@ -77,7 +85,7 @@ final class FastCGIProcess: @unchecked Sendable {
                         (try? FastCGIConnection.connect(port: port)) != nil
                     }
                 if listening {
-                    (self.process, self.errors, self.port, self.socketPath) = (process, errors, port, socketPath)
+                    (self.process, self.logPath, self.port, self.socketPath) = (process, logPath, port, socketPath)
                     return
                 }
                 guard process.isRunning else { break }
@@ -87,7 +95,8 @@ final class FastCGIProcess: @unchecked Sendable {
                 process.terminate()
                 process.waitUntilExit()
             }
-            lastLog = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            lastLog = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            unlink(logPath)
             // libfcgi reports a failed bind itself ("bind/listen: Address already in use") and exits.
             guard socket == .tcp, lastLog.contains("Address already in use") else { break }
         }
@@ -100,6 +109,23 @@ final class FastCGIProcess: @unchecked Sendable {
             process.waitUntilExit()
         }
         if let socketPath { unlink(socketPath) }
+        unlink(logPath)
+    }
+
+    /// What the process has logged so far.
+    func log() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Waits until the process has logged `text` (an event, not a time: `timeout` only ends a test that would
+    /// otherwise hang); throws when it exits or the time is up first.
+    func waitForLog(containing text: String, timeout: Double = 30) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while !log().contains(text) {
+            guard process.isRunning else { throw SupportError("exited before logging \(text): \(log())") }
+            guard ContinuousClock.now < deadline else { throw SupportError("no \(text) within \(timeout) s: \(log())") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// A connection of the test's own to the server's socket (see `FastCGIConnection`).
@@ -130,6 +156,67 @@ final class FastCGIProcess: @unchecked Sendable {
         return (0...).first { !open.contains($0) }!
     }
 
+    /// Waits until the process holds no connection on its listening socket any more (a web server's, the readiness
+    /// probe's): only the listening socket is left, as `/proc/net/tcp` and `/proc/net/unix` show its sockets.
+    func waitUntilNoConnections(timeout: Double = 30) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while true {
+            let open = try connections()
+            if open == 0 { return }
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw SupportError("\(open) connections still open")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// How many connected sockets the process holds on its listening address.
+    private func connections() throws -> Int {
+        let directory = "/proc/\(process.processIdentifier)/fd"
+        let inodes = Set(
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap { name -> Substring? in
+                guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
+                    link.hasPrefix("socket:[")
+                else { return nil }
+                return Substring(link.dropFirst(8).dropLast())
+            })
+        var count = 0
+        if socketPath == nil {
+            // sl local_address rem_address st … inode: a connection is any state but LISTEN (0A) on our port.
+            let port = String(format: "%04X", self.port)
+            for line in try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[1].hasSuffix(":" + port), fields[3] != "0A", inodes.contains(fields[9])
+                else { continue }
+                count += 1
+            }
+        } else {
+            // Num RefCount Protocol Flags Type St Inode Path: an accepted connection is connected (St 03).
+            for line in try String(contentsOfFile: "/proc/net/unix", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 7, fields[5] == "03", inodes.contains(fields[6]), fields[7] == socketPath ?? ""
+                else { continue }
+                count += 1
+            }
+        }
+        return count
+    }
+
+    /// Waits until a signal sent to the process is no longer pending: its handler has been entered.
+    func waitUntilDelivered(_ number: Int32, timeout: Double = 30) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        let bit = UInt64(1) << UInt64(number - 1)
+        while true {
+            let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+            let pending = status.split(separator: "\n").filter { $0.hasPrefix("ShdPnd:") || $0.hasPrefix("SigPnd:") }
+                .compactMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+            if !pending.isEmpty && pending.allSatisfy({ $0 & bit == 0 }) { return }
+            guard process.isRunning else { return }
+            guard ContinuousClock.now < deadline else { throw SupportError("signal \(number) still pending") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     /// Sets the process's soft limit on open files (`prlimit`, util-linux), leaving the hard limit.
     func setOpenFilesLimit(_ soft: Int) async throws {
         let result = try await ProcessRunner.run(
@@ -150,8 +237,7 @@ final class FastCGIProcess: @unchecked Sendable {
             guard ContinuousClock.now < deadline else { throw SupportError("server did not exit within \(timeout) s") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (process.terminationStatus, log)
+        return (process.terminationStatus, log())
     }
 
     /// One request through `cgi-fcgi -bind -connect`, which turns a CGI environment into a FastCGI request.
@@ -212,17 +298,35 @@ final class FastCGIProcess: @unchecked Sendable {
         }
     }
 
-    private static func freePort() throws -> Int {
+    /// Ports handed out by `freePort` in this process, never handed out twice.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port nothing listens on, below the kernel's range for outgoing connections' local ports
+    /// (`ip_local_port_range`), so that no connection a test opens meanwhile can take it before the binary binds
+    /// it (a port from `bind(0)` comes from that range); never the same one twice in this test process. Another
+    /// listener started meanwhile can still take it: `init` then retries on another port.
+    static func freePort() throws -> Int {
+        let range =
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) } ?? []
+        let below = range.first.map { max($0, 11_000) } ?? 32_768
+        for _ in 0..<500 {
+            let port = Int.random(in: 10_000..<below)
+            guard handedOut.withLock({ $0.insert(port).inserted }), canBind(port) else { continue }
+            return port
+        }
+        throw SupportError("no free port below \(below)")
+    }
+
+    /// True when a listening socket could be bound to 127.0.0.1:`port` now.
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = FastCGIConnection.loopback(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        var address = FastCGIConnection.loopback(port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else { throw SupportError("no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
