@@ -195,7 +195,9 @@ public final class PostgresBillingStore: BillingStore {
     }
 
     public func importSnapshot(_ snapshot: StoreSnapshot) async throws(StoreError) {
-        let refused = try await transaction { connection -> Bool in
+        // A copy is one transaction of one statement per row: it may take minutes, where a request's operation
+        // takes milliseconds. Each statement still has the server's statement_timeout.
+        let refused = try await transaction(limit: .seconds(3600)) { connection -> Bool in
             // Other writers wait until the copy is complete: nobody sees half of it.
             try await connection.sql(
                 "LOCK TABLE customers, subscriptions, checkout_slots, processed_events IN EXCLUSIVE MODE")
@@ -296,12 +298,12 @@ public final class PostgresBillingStore: BillingStore {
     // MARK: - Operations
 
     /// One statement (its own transaction) on a pooled connection, within the timeout.
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
-        async throws(StoreError) -> T
-    {
+    private func run<T: Sendable>(
+        limit: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
         let connections = connections
         do {
-            return try await Self.within(timeout) { try await Self.leasing(connections, body) }
+            return try await Self.within(limit ?? timeout) { try await Self.leasing(connections, body) }
         } catch {
             throw .unavailable(Self.describe(error))
         }
@@ -309,11 +311,11 @@ public final class PostgresBillingStore: BillingStore {
 
     /// One transaction on a pooled connection, within the timeout: committed when `body` returns, rolled back
     /// when it throws (or by the server, when the connection is lost).
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
-        async throws(StoreError) -> T
-    {
+    private func transaction<T: Sendable>(
+        limit: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StoreError) -> T {
         let logger = logger
-        return try await run { connection in
+        return try await run(limit: limit) { connection in
             try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }
@@ -380,8 +382,10 @@ public final class PostgresBillingStore: BillingStore {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed:
                 return true
             case .server:
-                // 57P03 cannot_connect_now: the server is starting up or shutting down.
-                return error.serverInfo?[.sqlState] == "57P03"
+                // Class 08 (connection exception), 53 (insufficient resources: too many connections, disk full)
+                // and 57P (shutting down, starting up): the server is there but cannot serve now.
+                let state = error.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P")
             default:
                 return false
             }

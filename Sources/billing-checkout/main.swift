@@ -124,8 +124,12 @@ do {
     application = .unconfigured(logger: logger)
 } catch let error as StoreError {
     // A store that cannot be opened (or, for FastCGI, reached): FastCGI refuses to start with one line, CGI
-    // answers the contract's 500.
-    if !isCGI { fail("cannot open the billing state (DATABASE_URL): \(error.reason)", code: 78) }
+    // answers the contract's 500. A server that is down is not a settings problem: exit 69 (EX_UNAVAILABLE),
+    // which the shipped systemd units restart, unlike 78 (EX_CONFIG).
+    if !isCGI {
+        let unreachable = if case .unavailable = error { true } else { false }
+        fail("cannot open the billing state (DATABASE_URL): \(error.reason)", code: unreachable ? 69 : 78)
+    }
     logger.error("cannot open the billing state", metadata: ["reason": "\(error.reason)"])
     application = .unconfigured(logger: logger)
 } catch {

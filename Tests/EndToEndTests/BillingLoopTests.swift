@@ -340,7 +340,7 @@ struct BillingLoopTests {
         // --check opens the store as a FastCGI start does, and stops there.
         let server = try await ProcessRunner.run(
             harness.binary, arguments: ["--check"], environment: down.compactMapValues { $0 })
-        #expect(server.exitCode == 78)
+        #expect(server.exitCode == 69, "EX_UNAVAILABLE: down is not a settings problem")
         #expect(server.stderrText.split(separator: "\n").count == 1, "\(server.stderrText)")
         #expect(
             server.stderrText.hasPrefix("billing-checkout: cannot open the billing state (DATABASE_URL): postgres://"))
