@@ -4,7 +4,8 @@ fast static Stripe stand-in (nginx `return 200`) and a 300 ms one (bench/delay_s
 programs measured in the same run: bench/fcgi-static.c (FastCGI ceiling), bench/fcgi-curl.c (the same work in C
 with libcurl), bench/URLSessionLoop (raw URLSession ceiling); CGI cold start against bench/hello.swift; memory of
 one process; a CPU profile (perf); the billing loop with its SQLite store (checkout as a new user per request, the
-reused open session, webhook ingestion, CGI cold start). Prints a summary and writes docs/benchmarks.md (harness/benchdoc.py).
+reused open session, webhook ingestion, CGI cold start) and the same checkout and CGI requests with the PostgreSQL
+store (a private cluster, harness/postgres.py, started for the billing loop and stopped after the CGI run). Prints a summary and writes docs/benchmarks.md (harness/benchdoc.py).
 
     scripts/bench            default run: 10 s per point (BENCH_DURATION=N to change), ~9 min after builds on 2 CPUs
     scripts/bench --quick    smoke run: 3 s per point, fewer requests for memory, CGI and profile
@@ -25,9 +26,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
-from . import ROOT, ROUTE, benchdoc, processes
+from . import ROOT, ROUTE, benchdoc, postgres, processes
 from .httpclient import http_request
 from .mounts import shipped_max_procs, start_lighttpd
 from .processes import children, cpu_ticks, free_port, peak_kib, rss_kib, wait_for_port
@@ -42,10 +44,13 @@ RUN = os.path.join(REF, "run")
 # Settings the binary could pick up from the caller's environment; the benchmark sets its own.
 UNSET = ("BILLING_CONFIG", "STRIPE_SECRET_KEY_FILE", "STRIPE_PRICES_PRO", "JWT_SECRET_FILE", "JWT_PUBLIC_KEY_FILE",
          "JWT_JWKS_FILE", "JWT_ISSUER", "JWT_AUDIENCE", "ALLOWED_REDIRECT_ORIGINS", "CORS_ORIGINS", "DATABASE_URL",
-         "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE", "STRIPE_WEBHOOK_TOLERANCE_SECONDS")
+         "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE", "STRIPE_WEBHOOK_TOLERANCE_SECONDS", "DATABASE_POOL_SIZE",
+         "DATABASE_PASSWORD", "DATABASE_PASSWORD_FILE", "DATABASE_TIMEOUT_SECONDS")
 WEBHOOK_ROUTE = ROUTE.rsplit("/", 1)[0] + "/webhook"
 SUBSCRIPTION_ROUTE = ROUTE.rsplit("/", 1)[0] + "/subscription"
 REUSE_USER = "user_reuse"  # the user of the reused-open-session point (never subscribed)
+PG_DATABASE = "bench_loop"  # the PostgreSQL point's database, created empty in the run's cluster
+PG_APPLICATION = "billing-checkout"  # the application_name the binary's connections report
 
 
 def say(text=""):
@@ -151,6 +156,9 @@ class Bench:
         # The billing loop: lines in the pre-made request files (a new user / a new event per request).
         self.user_count = int(env.get("BENCH_USERS") or (30000 if quick else 80000))
         self.event_count = int(env.get("BENCH_EVENTS") or (20000 if quick else 60000))
+        self.pg = None  # the run's PostgreSQL cluster (harness/postgres.py), while the billing loop and CGI run
+        self.pg_url = None  # the PostgreSQL point's database (its password only in the environment, never in argv)
+        self.pg_info = {}
 
     # ------------------------------------------------ set-up
 
@@ -396,6 +404,33 @@ class Bench:
                 f.write(f"t={now},v1={v1}\t{body}\n")
         return path
 
+    def signed_event(self, event_id):
+        """One `customer.subscription.updated` event for sub_bench (user_bench) and its Stripe-Signature header."""
+        now = int(time.time())
+        body = json.dumps({
+            "id": event_id, "object": "event", "api_version": "2024-06-20", "created": now,
+            "data": {"object": {"id": "sub_bench", "object": "subscription", "status": "active",
+                                "customer": "cus_bench", "metadata": {"user_id": "user_bench"}},
+                     "previous_attributes": {"status": "incomplete"}},
+            "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+            "type": "customer.subscription.updated"}, separators=(",", ":"))
+        v1 = hmac.new(self.webhook_secret.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
+        return body, f"t={now},v1={v1}"
+
+    def pg_count(self, table):
+        try:
+            return int(self.pg.psql(self.pg_url, f"SELECT COUNT(*) FROM {table}"))
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as error:
+            return f"? ({error})"
+
+    def pg_connections(self):
+        """Connections the binary's processes hold now (pg_stat_activity, application_name billing-checkout)."""
+        try:
+            return int(self.pg.psql("postgres", "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = "
+                                                f"'{PG_APPLICATION}'", timeout=10))
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+            return None
+
     def store_count(self, table):
         import sqlite3
         try:
@@ -450,6 +485,71 @@ class Bench:
             self.stop_lighttpd()
             env["DATABASE_URL"] = "none"
             env.pop("STRIPE_WEBHOOK_SECRET", None)
+        if self.pg is not None:
+            self.loop_postgres(binary)
+
+    def loop_postgres(self, binary):
+        """L5: the checkout of loop_sqlite_32 (the same script, the same users from the first line on) with the
+        PostgreSQL store: a new, empty database of the run's cluster, the binary's default pool per process
+        (DATABASE_POOL_SIZE unset). The connections the processes hold are sampled during the point
+        (pg_stat_activity). Then the state the CGI run reads from PostgreSQL: user_reuse's open session and
+        user_bench's subscription (one signed webhook)."""
+        env, procs, fast, endpoint, pg = os.environ, self.shipped_max_procs, self.fast_base, self.endpoint, self.pg
+        self.pg_url = pg.create_database(PG_DATABASE)
+        settings = {name: pg.psql("postgres", f"SHOW {name}") for name in
+                    ("server_version", "fsync", "synchronous_commit", "full_page_writes", "max_connections",
+                     "shared_buffers")}
+        pool = max(1, min(self.workers, 10))  # LoopSettings.defaultPoolSize(workers:)
+        say(f"PostgreSQL {settings['server_version']} (harness/postgres.py cluster on 127.0.0.1:{pg.port}, fsync "
+            f"{settings['fsync']}, synchronous_commit {settings['synchronous_commit']}), database {PG_DATABASE}; "
+            f"pool per process {pool} (default min(WORKERS, 10)) …")
+        env["DATABASE_URL"] = self.pg_url
+        env["STRIPE_WEBHOOK_SECRET"] = self.webhook_secret
+        samples = []
+        try:
+            self.start_lighttpd(binary, procs, fast)
+            after_start = self.pg_connections()
+            stop = threading.Event()
+
+            def sample():
+                while not stop.wait(1.0):
+                    count = self.pg_connections()
+                    if count is not None:
+                        samples.append(count)
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            users = dict(file=self.users_file, header="Authorization", next=0)
+            try:
+                self.wrk_point("loop_pg_32", "checkout, a new user per request, PostgreSQL store", 32, endpoint,
+                               users)
+            finally:
+                stop.set()
+                sampler.join(timeout=15)
+            after_point = self.pg_connections()
+            point = self.results["loop_pg_32"]
+            point.update(users_wrapped=users.get("wrapped", False), users_used=users["next"],
+                         slots=self.pg_count("checkout_slots"))
+            headers = {"Authorization": f"Bearer {self.reuse_token}", "Content-Type": "application/json"}
+            status, _, answer = http_request(self.lport, "POST", ROUTE, body=BODY.encode(), headers=headers, timeout=20)
+            if status != 200:
+                die(f"PostgreSQL reuse: the first request got {status} {answer[:200]!r}")
+            body, signature = self.signed_event("evt_bench_pg_" + os.urandom(4).hex())
+            status, _, answer = http_request(self.lport, "POST", WEBHOOK_ROUTE, body=body.encode(), timeout=20,
+                                             headers={"Stripe-Signature": signature,
+                                                      "Content-Type": "application/json"})
+            if status != 200:
+                die(f"PostgreSQL webhook: {status} {answer[:200]!r}")
+            self.pg_info = dict(settings, pool=pool, procs=procs, after_start=after_start, after_point=after_point,
+                                peak=max(samples) if samples else None, samples=len(samples), port=pg.port,
+                                version=pg.version)
+            say(f"  PostgreSQL: {point['slots']} checkout slots after {users['next']} users sent (wrapped: "
+                f"{users.get('wrapped', False)}); connections (application_name {PG_APPLICATION}): "
+                f"{after_start} after start, peak {self.pg_info['peak']} during the point ({len(samples)} samples), "
+                f"{after_point} after it; expected {procs} processes x pool {pool} = {procs * pool}")
+        finally:
+            self.stop_lighttpd()
+            env["DATABASE_URL"] = "none"
+            env.pop("STRIPE_WEBHOOK_SECRET", None)
 
     def cgi(self, binary):
         """CGI cold start: the binary fed a CGI environment and the body on stdin, against the fast stand-in."""
@@ -481,6 +581,16 @@ class Bench:
             ("store-checkout-reuse", f"env {store} HTTP_AUTHORIZATION='Bearer {self.reuse_token}' {binary} <{body} "
              "2>/dev/null", b"checkout.stripe.com"),
         ]
+        if self.pg_url:
+            # The same two requests with the PostgreSQL store (L5's database: user_bench's subscription, user_reuse's
+            # open session); one connection per CGI process. The URL, with its password, comes from the environment.
+            env["BENCH_PG_DATABASE_URL"] = self.pg_url
+            pg_store = 'DATABASE_URL="$BENCH_PG_DATABASE_URL"'
+            loop_commands += [
+                ("pg-subscription", f"{get} {pg_store} {binary} </dev/null 2>/dev/null", b'"active":true'),
+                ("pg-checkout-reuse", f"env {pg_store} HTTP_AUTHORIZATION='Bearer {self.reuse_token}' {binary} "
+                 f"<{body} 2>/dev/null", b"checkout.stripe.com"),
+            ]
         for name, command, expect in loop_commands:
             one = subprocess.run(["sh", "-c", command], capture_output=True, env=env)
             with open(os.path.join(RUN, f"cgi-{name}.out"), "wb") as f:
@@ -511,6 +621,9 @@ class Bench:
             f"{ms['noop-c-libcurl']} ms")
         say(f"  with the SQLite store: GET …/subscription {ms['store-subscription']} ms (stateless, a 404: "
             f"{ms['none-subscription']} ms); checkout reusing the open session {ms['store-checkout-reuse']} ms")
+        if "pg-subscription" in ms:
+            say(f"  with the PostgreSQL store: GET …/subscription {ms['pg-subscription']} ms; checkout reusing the "
+                f"open session {ms['pg-checkout-reuse']} ms")
 
     def memory(self, binary):
         """One process (max-procs 1), LOG_LEVEL=info: peak RSS at c=256, then RSS growth over exact request counts."""
@@ -631,8 +744,19 @@ def main(argv=None):
             f"(shipped) x WORKERS {bench.workers} unless noted.")
         say(benchdoc.ROW_HEADER)
         bench.load_points(binary)
-        bench.loop_points(binary)
-        bench.cgi(binary)
+        # One PostgreSQL cluster for the billing loop's PostgreSQL point and the CGI run, stopped and removed
+        # right after them (on failure, SIGTERM or SIGINT too).
+        try:
+            pg_cluster = postgres.cluster()
+            bench.pg = pg_cluster.__enter__()
+        except (RuntimeError, OSError, KeyError) as error:
+            die(f"no PostgreSQL cluster for the billing loop: {error}")
+        try:
+            bench.loop_points(binary)
+            bench.cgi(binary)
+        finally:
+            pg_cluster.__exit__(None, None, None)
+            bench.pg = None
         bench.memory(binary)
         bench.profile(binary)
     except BenchError as error:

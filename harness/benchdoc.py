@@ -56,6 +56,12 @@ def targets(bench):
     t["l2"] = "%.2f" % (float(r["loop_reuse_32"]["rps"]) / float(r["loop_sqlite_32"]["rps"]))
     t["l3"] = "%.3f" % (float(r["loop_webhook_32"]["ok_rps"]) / float(r["loop_sqlite_32"]["rps"]))
     t["l4"] = "%.2f" % (float(cgi["store-subscription"]) / float(cgi["billing-checkout"]))
+    # The PostgreSQL store (the same checkout as L1's store point; CGI next to L4's commands).
+    if "loop_pg_32" in r:
+        t["l5"] = "%.3f" % (float(r["loop_pg_32"]["rps"]) / float(r["loop_sqlite_32"]["rps"]))
+    if "pg-subscription" in cgi:
+        t["l6"] = "%.2f" % (float(cgi["pg-subscription"]) / float(cgi["store-subscription"]))
+        t["l6r"] = "%.2f" % (float(cgi["pg-checkout-reuse"]) / float(cgi["store-checkout-reuse"]))
     return t
 
 
@@ -108,7 +114,39 @@ def summary(bench):
         f"| L4 | billing loop: CGI cold start with the store, GET …/subscription, vs the stateless checkout's (4) | "
         f"{cgi['store-subscription']} vs {cgi['billing-checkout']} ms | {t['l4']} × | reported | – |",
     ]
+    lines += postgres_rows(bench, t)
     return "\n".join(lines)
+
+
+def durability(info):
+    """How durable each store was in this run, as the servers said."""
+    pg = f"fsync={info.get('fsync', '?')}, synchronous_commit={info.get('synchronous_commit', '?')}"
+    if info.get("fsync") == "on" and info.get("synchronous_commit") == "on":
+        return f"PostgreSQL {pg}, SQLite synchronous=FULL: both durable"
+    return (f"PostgreSQL {pg} (as harness/postgres.py sets them: a test cluster), SQLite synchronous=FULL: "
+            "only SQLite waits for the disk, so this favours PostgreSQL")
+
+
+def postgres_rows(bench, t):
+    """Rows L5–L6 (the PostgreSQL store), when the run measured them."""
+    r, cgi, info = bench.results, bench.cgi_ms, bench.pg_info
+    rows = []
+    if "l5" in t:
+        lp, ls = r["loop_pg_32"], r["loop_sqlite_32"]
+        ok = float(t["l5"]) >= 0.85 and loop_errors(lp) == 0
+        rows.append(
+            f"| L5 | billing loop: checkout c=32, a new user per request, PostgreSQL store vs SQLite store (L1's), "
+            f"same script and users; pool {info.get('pool')} per process (default min(WORKERS, 10)), "
+            f"{info.get('procs')} processes; {durability(info)} | {num(lp['rps'])} vs {num(ls['rps'])} req/s (errors "
+            f"{loop_errors(lp)} / {loop_errors(ls)}; PostgreSQL connections held: {info.get('peak')} at the peak, "
+            f"{info.get('after_point')} after) | {float(t['l5']) * 100:.1f} % | ≥ 85 % | {verdict(ok)} |")
+    if "l6" in t:
+        rows.append(
+            f"| L6 | billing loop: CGI cold start with the PostgreSQL store (one connection per process) vs the "
+            f"SQLite store's: GET …/subscription; checkout reusing the open session | {cgi['pg-subscription']} vs "
+            f"{cgi['store-subscription']} ms; {cgi['pg-checkout-reuse']} vs {cgi['store-checkout-reuse']} ms | "
+            f"{t['l6']} ×; {t['l6r']} × | reported | – |")
+    return rows
 
 
 def reading(bench):
@@ -143,6 +181,23 @@ def reading(bench):
             f"{lw['cpu_per_1k']} s/1k. CGI with the store: GET …/subscription {cgi['store-subscription']} ms, "
             f"the same stateless (404, no store) {cgi['none-subscription']} ms,\n  a checkout that reuses the "
             f"open session {cgi['store-checkout-reuse']} ms; the stateless checkout {cgi['billing-checkout']} ms.")
+    if "loop_pg_32" in r:
+        lp, info = r["loop_pg_32"], bench.pg_info
+        loop += (f"\n- PostgreSQL store (rows L5–L6, same run; PostgreSQL {info.get('server_version')}, the private "
+                 f"cluster of `harness/postgres.py` on 127.0.0.1, a new database `bench_loop`,\n  measured after the "
+                 f"four SQLite points): checkout as a new user per request {num(lp['rps'])} req/s (p99 "
+                 f"{ms(lp['p99_us'], '%.2f')} ms, CPU of the binary's processes {lp['cpu_per_1k']} s/1k, the server's "
+                 f"not included),\n  {lp['users_used']} users sent, {lp['slots']} checkout slots in PostgreSQL after it "
+                 f"(users reused: {'yes' if lp['users_wrapped'] else 'no'}). Connections with application_name "
+                 f"`billing-checkout`:\n  {info.get('after_start')} after lighttpd started, {info.get('peak')} at the "
+                 f"peak while it ran ({info.get('samples')} samples, one a second), {info.get('after_point')} after "
+                 f"it;\n  {info.get('procs')} processes × pool {info.get('pool')} = "
+                 f"{(info.get('procs') or 0) * (info.get('pool') or 0)} at most (max_connections "
+                 f"{info.get('max_connections')}). Durability: {durability(info)}.")
+    if "pg-subscription" in cgi:
+        loop += (f"\n  CGI with PostgreSQL: GET …/subscription {cgi['pg-subscription']} ms, a checkout that reuses "
+                 f"the open session {cgi['pg-checkout-reuse']} ms\n  (each process opens one connection: TCP, "
+                 f"SCRAM-SHA-256 authentication, the startup parameters; then the statements).")
     return f"""- References at c=32, fast stand-in: billing-checkout {num(r['ep_info_fast_32']['rps'])} req/s (info) /
   {num(r['ep_warn_fast_32']['rps'])} (warning); raw URLSession (c) {num(r['usl_fast_32']['rps'])}; libcurl in C (b)
   {num(r['curl_fast_32']['rps'])}; FastCGI ceiling (a) {num(r['static_32']['rps'])}. CPU per 1,000 requests:
@@ -200,6 +255,32 @@ def libcurl_libraries(binary):
     return sum("=>" in line for line in command_output(["ldd", binary]).splitlines())
 
 
+def postgres_setup(bench):
+    info = bench.pg_info
+    if not info:
+        return "not measured in this run."
+    return (f"PostgreSQL {info.get('server_version')} from Debian's packages, `harness/postgres.py`'s private cluster "
+            f"(initdb in a temporary\n  directory, 127.0.0.1 on a free port, run as the `postgres` user, started "
+            f"before the billing-loop points and stopped\n  after the CGI run), its settings only: max_connections "
+            f"{info.get('max_connections')}, shared_buffers {info.get('shared_buffers')}, fsync {info.get('fsync')}, "
+            f"synchronous_commit\n  {info.get('synchronous_commit')}, full_page_writes "
+            f"{info.get('full_page_writes')} — no other tuning. A new database (`bench_loop`) for the point,\n  "
+            f"`DATABASE_URL=postgres://billing_test:…@127.0.0.1:PORT/bench_loop?sslmode=disable` (the superuser; the "
+            f"password in the\n  environment only), `DATABASE_POOL_SIZE` unset: {info.get('pool')} connections per "
+            f"FastCGI process (min(WORKERS, 10)), one per CGI\n  process. The checkout point sends the same users "
+            f"from the same first line as L1's store point. After it, one checkout\n  for `user_reuse` and one "
+            f"signed webhook for `user_bench` give the CGI commands an open session and a subscription to read.")
+
+
+def postgres_cgi_rows(cgi):
+    if "pg-subscription" not in cgi:
+        return ""
+    return (f"| billing-checkout, PostgreSQL store: `GET …/subscription` (answered from PostgreSQL, one connection) | "
+            f"{cgi['pg-subscription']} |\n"
+            f"| billing-checkout, PostgreSQL store: checkout reusing the user's open session (no Stripe call) | "
+            f"{cgi['pg-checkout-reuse']} |\n")
+
+
 def document(bench, summary_table, command_line, started_at, load_at_start, commit):
     with open("/proc/loadavg") as f:
         load_at_end = " ".join(f.read().split()[:3])
@@ -211,8 +292,9 @@ def document(bench, summary_table, command_line, started_at, load_at_start, comm
 
 Produced by `scripts/bench`. Every number below comes from **one run on one machine**; the
 targets are ratios between points of that run, so they hold across machines better than the absolute
-numbers do. Re-run with `scripts/bench` (about 10 minutes after the builds on 2 CPUs — 23 load points of 11 s, CGI, 150k requests for memory, profile; `--quick` for a smoke run).
-Rows L1–L4 (the billing loop with its SQLite store) come from the same run and the same command.
+numbers do. Re-run with `scripts/bench` (about 10 minutes after the builds on 2 CPUs — 24 load points of 11 s, CGI, 150k requests for memory, profile; `--quick` for a smoke run).
+Rows L1–L4 (the billing loop with its SQLite store) and L5–L6 (the same checkout and CGI requests with the
+PostgreSQL store, on a private cluster the run starts and stops) come from the same run and the same command.
 
 | | |
 |---|---|
@@ -252,6 +334,7 @@ Rows L1–L4 (the billing loop with its SQLite store) come from the same run and
   `Stripe-Signature: t=<now>,v1=<HMAC-SHA256(secret, "t.body")>` just before the point; each one re-reads
   `GET /v1/subscriptions/sub_bench`, which the fast stand-in answers with a fixed active subscription.
   The store's rows are counted after the points (`checkout_slots`, `processed_events`).
+- **PostgreSQL store** (L5–L6): {postgres_setup(bench)}
 - **Load**: wrk {wrk_version}, `bench/checkout.lua`: POST with a real HS256 bearer token
   (`scripts/dev-token user_bench --email dev@example.com`) and the JSON body
   `{bench.body}`; 1 thread at c=1, 2 threads otherwise; non-2xx counted in Lua (`response()`), latency
@@ -306,7 +389,7 @@ every process using URLSession pays for before any of its own code runs.
 | billing-checkout, SQLite store: `GET …/subscription` (answered from the store, no Stripe call) | {cgi['store-subscription']} |
 | billing-checkout, stateless: `GET …/subscription` (404, no store opened) | {cgi['none-subscription']} |
 | billing-checkout, SQLite store: checkout reusing the user's open session (no Stripe call) | {cgi['store-checkout-reuse']} |
-
+{postgres_cgi_rows(cgi)}
 ```
 {hyperfine_text(bench.hyperfine_text)}
 ```
