@@ -17,7 +17,11 @@ struct BillingLoopTests {
     /// The loop's settings, on the engine `use` chose (the harness's SQLite file until then).
     private var loopSettings: [String: String] {
         var settings = harness.loopSettings
-        if let url = database.url { settings["DATABASE_URL"] = url }
+        if let url = database.url {
+            settings["DATABASE_URL"] = url
+            // Room for a connection on a loaded two-CPU machine; the outage tests set their own.
+            settings["DATABASE_TIMEOUT_SECONDS"] = "20"
+        }
         return settings
     }
 

@@ -40,7 +40,7 @@ import Testing
             #expect(try Self.sqlite(path, "PRAGMA user_version;") == "1")
             #expect(try Self.sqlite(path, "PRAGMA journal_mode;") == "wal")
         case .postgres(let url):
-            #expect(try Postgres.psql(url, "SELECT version FROM billing_checkout_schema") == "1")
+            #expect(try await Postgres.psql(url, "SELECT version FROM billing_checkout_schema") == "1")
         }
     }
 

@@ -15,7 +15,7 @@ enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
     func newDatabase() async throws -> TestDatabase {
         switch self {
         case .sqlite: .sqlite(BillingStoreTests.path())
-        case .postgres: .postgres(try Postgres.createDatabase())
+        case .postgres: .postgres(try await Postgres.createDatabase())
         }
     }
 }
@@ -25,8 +25,10 @@ enum TestDatabase: Sendable {
     case sqlite(String)
     case postgres(URLComponents)
 
-    /// A store on it (a new pool each time, as another process would have); runs the migrations.
-    func open(timeoutSeconds: Int = 5, poolSize: Int = 4) async throws(StoreError) -> any BillingStore {
+    /// A store on it (a new pool each time, as another process would have); runs the migrations. The timeout is
+    /// generous: the test process runs hundreds of tests at once on two CPUs, and only the tests of timeouts
+    /// themselves set a short one.
+    func open(timeoutSeconds: Int = 30, poolSize: Int = 4) async throws(StoreError) -> any BillingStore {
         switch self {
         case .sqlite(let path):
             try SQLiteBillingStore(path: path, busyTimeoutSeconds: Double(timeoutSeconds))
@@ -54,10 +56,10 @@ enum Postgres {
     }
 
     /// Creates a database of its own and returns its URL.
-    static func createDatabase() throws -> URLComponents {
+    static func createDatabase() async throws -> URLComponents {
         var url = try serverURL()
         let name = "billing_test_\(UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: ""))"
-        _ = try psql(url, "CREATE DATABASE \(name)")
+        _ = try await psql(url, "CREATE DATABASE \(name)")
         url.path = "/\(name)"
         return url
     }
@@ -71,9 +73,18 @@ enum Postgres {
             poolSize: poolSize, timeoutSeconds: timeoutSeconds)
     }
 
-    /// Runs `sql` with psql (unaligned, tuples only) and returns its output, trimmed.
+    /// Runs `sql` with psql (unaligned, tuples only) and returns its output, trimmed; on a thread of its own, so
+    /// that waiting for psql never holds one of the few threads every test's tasks run on.
     @discardableResult
-    static func psql(_ url: URLComponents, _ sql: String) throws -> String {
+    static func psql(_ url: URLComponents, _ sql: String) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try psqlBlocking(url, sql) })
+            }
+        }
+    }
+
+    private static func psqlBlocking(_ url: URLComponents, _ sql: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
         process.arguments = [url.string ?? "", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]

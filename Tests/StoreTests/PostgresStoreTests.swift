@@ -8,7 +8,7 @@ import Testing
 @Suite struct PostgresStoreTests {
     @Test("hosts starting together on an empty database: every one opens it, the schema is created once")
     func migrationsOnceUnderTheLock() async throws {
-        let url = try Postgres.createDatabase()
+        let url = try await Postgres.createDatabase()
         let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<8 {
                 group.addTask {
@@ -19,8 +19,8 @@ import Testing
             return try await group.reduce(into: 0) { count, ok in count += ok ? 1 : 0 }
         }
         #expect(opened == 8)
-        #expect(try Postgres.psql(url, "SELECT count(*) FROM billing_checkout_schema") == "1")
-        #expect(try Postgres.psql(url, "SELECT version FROM billing_checkout_schema") == "1")
+        #expect(try await Postgres.psql(url, "SELECT count(*) FROM billing_checkout_schema") == "1")
+        #expect(try await Postgres.psql(url, "SELECT version FROM billing_checkout_schema") == "1")
     }
 
     @Test("a server that answers but refuses (password, database, newer schema) cannot open; the password is never told")
@@ -41,9 +41,9 @@ import Testing
             guard case StoreError.cannotOpen(let reason) = error else { return false }
             return reason.contains("3D000")
         }
-        let newer = try Postgres.createDatabase()
+        let newer = try await Postgres.createDatabase()
         _ = try await TestDatabase.postgres(newer).open()
-        try Postgres.psql(newer, "UPDATE billing_checkout_schema SET version = 99")
+        try await Postgres.psql(newer, "UPDATE billing_checkout_schema SET version = 99")
         await #expect {
             _ = try await TestDatabase.postgres(newer).open()
         } throws: { error in
@@ -52,25 +52,24 @@ import Testing
         }
     }
 
-    @Test("no server on the port: unavailable (not a settings problem), within the timeout")
+    @Test("no server on the port: unavailable (not a settings problem), at once")
     func unreachable() async throws {
         var url = try Postgres.serverURL()
         url.port = try Self.closedPort()
-        let started = ContinuousClock.now
+        // Refused at once, not waited out: the reason is the refusal, not the timeout.
         await #expect {
-            _ = try await TestDatabase.postgres(url).open(timeoutSeconds: 2)
+            _ = try await TestDatabase.postgres(url).open(timeoutSeconds: 30)
         } throws: { error in
-            guard case StoreError.unavailable = error else { return false }
-            return true
+            guard case StoreError.unavailable(let reason) = error else { return false }
+            return !reason.contains("no answer within")
         }
-        #expect(ContinuousClock.now - started < .seconds(4))
     }
 
     @Test("a table locked by another client past the timeout: unavailable, and nothing is written")
     func lockedByAnotherClient() async throws {
-        let url = try Postgres.createDatabase()
+        let url = try await Postgres.createDatabase()
         _ = try await TestDatabase.postgres(url).open()  // migrated, without a short timeout
-        let store = try await TestDatabase.postgres(url).open(timeoutSeconds: 1)
+        let store = try await TestDatabase.postgres(url).open(timeoutSeconds: 2)
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
         holder.arguments = [url.string ?? "", "-X", "-q"]
@@ -80,10 +79,10 @@ import Testing
         try holder.run()
         defer { if holder.isRunning { holder.terminate() } }
         input.fileHandleForWriting.write(
-            Data("BEGIN;\nLOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(30);\n".utf8))
+            Data("BEGIN;\nLOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(120);\n".utf8))
         // The lock is held once psql's backend shows it.
         for _ in 0..<100 {
-            let held = try Postgres.psql(
+            let held = try await Postgres.psql(
                 url,
                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'processed_events' AND l.mode = 'AccessExclusiveLock' AND l.granted"
             )
@@ -94,24 +93,24 @@ import Testing
         await #expect(throws: StoreError.self) {
             _ = try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 1)
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(30), "the timeout, not a wait for the lock")
         // The server cancels the waiting statement itself (lock_timeout): once no backend waits on a lock, the
         // holder lets go, and nothing of the refused write may be there.
         for _ in 0..<100 {
-            let waiting = try Postgres.psql(
+            let waiting = try await Postgres.psql(
                 url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
             if waiting == "0" { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         // The holder's backend ends (its transaction rolls back, the lock goes); psql then reads the end of its
         // input and exits.
-        try Postgres.psql(
+        try await Postgres.psql(
             url,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'psql' AND datname = current_database() AND pid <> pg_backend_pid()"
         )
         try input.fileHandleForWriting.close()
         while holder.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(try Postgres.psql(url, "SELECT count(*) FROM customers") == "0")
+        #expect(try await Postgres.psql(url, "SELECT count(*) FROM customers") == "0")
         #expect(try await store.isProcessed(eventID: "e1") == false)
         #expect(try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 2))
         #expect(try await store.customer(forUser: "u") == "cus_1")
@@ -119,7 +118,7 @@ import Testing
 
     @Test("sslmode: prefer falls back to plain TCP on a server without TLS; require refuses it")
     func sslModes() async throws {
-        let url = try Postgres.createDatabase()
+        let url = try await Postgres.createDatabase()
         var prefer = Postgres.configuration(url)
         prefer.tls = .prefer
         let store = try await PostgresBillingStore(configuration: prefer)
