@@ -299,6 +299,9 @@ def check_sigterm(report):
         before = wait_ready(mount, 2)  # lighttpd spawns the second process under load
         # Both processes answering: requests are in flight on each when the signal comes.
         wait_for(lambda: run.completed() >= 64, 60, "64 answers before the signal")
+        # And a steady state on both: lighttpd has just spawned the second process, whose first requests are
+        # still queueing (the in-flight check needs requests that started well before the signal).
+        time.sleep(1.0)
         victim = before[0]
         signalled_at = time.monotonic()
         os.kill(victim, signal.SIGTERM)
