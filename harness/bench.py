@@ -9,6 +9,7 @@ store (a private cluster, harness/postgres.py, started for the billing loop and 
 
     scripts/bench            default run: 10 s per point (BENCH_DURATION=N to change), ~9 min after builds on 2 CPUs
     scripts/bench --quick    smoke run: 3 s per point, fewer requests for memory, CGI and profile
+    scripts/bench --loop     the billing-loop points only (L1, L2, L3, L5), their ratios printed, no doc written
 
 Knobs: BENCH_DURATION, BENCH_MEM_REQUESTS ("50000 150000"), BENCH_PROFILE_REQUESTS (10000), BENCH_CGI_RUNS (100),
 BENCH_USERS (80000; distinct users for the billing-loop checkout points), BENCH_EVENTS (60000; webhook events),
@@ -276,9 +277,18 @@ class Bench:
         _, text = self.wrk(c, WARMUP, url, cycle)
         point = {"warmup": parse_bench(bench_line(text) or "BENCH")}
         pids = self.server_pids()
+        perf = None
+        if os.environ.get("BENCH_PERF") and pids:
+            perf = subprocess.Popen(["perf", "record", "-q", "-g", "-e", "cpu-clock", "-o",
+                                     os.path.join(os.environ["BENCH_PERF"], key + ".data"),
+                                     "-p", ",".join(map(str, pids))],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = cpu_ticks(pids)
         status, text = self.wrk(c, self.duration, url, cycle)
         t1 = cpu_ticks(pids)
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
         if status != 0:
             say(text)
             die(f"wrk failed for {label}")
@@ -708,12 +718,29 @@ class Bench:
         self.profile_info = dict(note=note, command=command, status=status, tables=tables.rstrip("\n"))
 
 
+def loop_run(bench, binary):
+    """--loop: the billing-loop points only (L1's stateless and SQLite checkout, the reused session, the webhook,
+    L5's PostgreSQL checkout), their rows printed; docs/benchmarks.md is not written. BENCH_PERF=DIR records a
+    perf profile (cpu-clock, call graphs) of every FastCGI process during each point into DIR."""
+    with postgres.cluster() as bench.pg:
+        bench.loop_points(binary)
+    r = bench.results
+    ratio = lambda a, b: float(r[a]["ok_rps"]) / float(r[b]["ok_rps"])
+    say()
+    say(f"L1 SQLite/stateless {ratio('loop_sqlite_32', 'loop_none_32'):.1%}; "
+        f"L2 reuse/SQLite {ratio('loop_reuse_32', 'loop_sqlite_32'):.2f} x; "
+        f"L5 PostgreSQL/SQLite {ratio('loop_pg_32', 'loop_sqlite_32'):.1%}")
+    return 0
+
+
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
-    quick = False
+    quick = loop_only = False
     for argument in args:
         if argument == "--quick":
             quick = True
+        elif argument == "--loop":
+            loop_only = True
         elif argument in ("-h", "--help"):
             print(__doc__.rstrip())
             return 0
@@ -743,6 +770,8 @@ def main(argv=None):
         say(f"Points: {bench.duration} s each after a {WARMUP} s warm-up; lighttpd max-procs {bench.shipped_max_procs} "
             f"(shipped) x WORKERS {bench.workers} unless noted.")
         say(benchdoc.ROW_HEADER)
+        if loop_only:
+            return loop_run(bench, binary)
         bench.load_points(binary)
         # One PostgreSQL cluster for the billing loop's PostgreSQL point and the CGI run, stopped and removed
         # right after them (on failure, SIGTERM or SIGINT too).

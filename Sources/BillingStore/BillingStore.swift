@@ -11,8 +11,12 @@ public protocol BillingStore: Sendable {
     /// Every subscription of `userID`, newest (Stripe's `created`) first.
     func subscriptions(forUser userID: String) async throws(StoreError) -> [SubscriptionRecord]
 
-    /// Starts a checkout for `request`: the open session to answer again, a claim to create a new one, or
-    /// `busy` while another request for the same user holds a live claim (wait, then ask again).
+    /// What a checkout reads before it decides, in one read: the user's customer, subscriptions and open session.
+    func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState
+
+    /// Starts a checkout for `request`, decided under the user's lock: the open session to answer again, a claim
+    /// to create a new one, or `busy` while another request for the same user holds a live claim (wait, then ask
+    /// again). A caller answers a reuse it can see in `checkoutState` without calling this.
     ///
     /// A claim lasts until `leaseUntil` (seconds since the epoch); past it another request may take over.
     func beginCheckout(userID: String, request: SessionRequest, now: Double, leaseUntil: Double)

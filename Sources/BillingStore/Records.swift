@@ -73,6 +73,24 @@ public struct OpenSession: Sendable, Equatable {
     }
 }
 
+/// What a checkout reads before it writes: the user's Stripe customer, subscriptions (newest first) and open
+/// session, read together.
+public struct CheckoutState: Sendable, Equatable {
+    /// The Stripe customer linked to the user, if any.
+    public var customerID: String?
+    /// Every subscription of the user, as `subscriptions(forUser:)` orders them.
+    public var subscriptions: [SubscriptionRecord]
+    /// The user's open session, if their slot holds one (expired or not).
+    public var openSession: OpenSession?
+
+    /// A state from its parts.
+    public init(customerID: String?, subscriptions: [SubscriptionRecord], openSession: OpenSession?) {
+        self.customerID = customerID
+        self.subscriptions = subscriptions
+        self.openSession = openSession
+    }
+}
+
 /// What `beginCheckout` decided.
 public enum CheckoutClaim: Sendable, Equatable {
     /// The user's open session asks for the same; answer its URL again, with no Stripe call.

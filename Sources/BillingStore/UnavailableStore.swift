@@ -12,6 +12,7 @@ public struct UnavailableStore: BillingStore {
     public func customer(forUser userID: String) async throws(StoreError) -> String? { try fail() }
     public func user(forCustomer customerID: String) async throws(StoreError) -> String? { try fail() }
     public func subscriptions(forUser userID: String) async throws(StoreError) -> [SubscriptionRecord] { try fail() }
+    public func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState { try fail() }
     public func beginCheckout(userID: String, request: SessionRequest, now: Double, leaseUntil: Double)
         async throws(StoreError) -> CheckoutClaim
     { try fail() }

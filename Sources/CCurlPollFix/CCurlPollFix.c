@@ -22,11 +22,14 @@
 #define _GNU_SOURCE
 #include "CCurlPollFix.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 // From <curl/multi.h> and <curl/curl.h>; written out so that building needs no libcurl headers. These
 // values are part of libcurl's ABI and have not changed since libcurl 7.
@@ -62,7 +65,24 @@ static _Atomic(socket_function) wrapped;
 // the number. Descriptors past the table are passed through unchanged.
 #define TRACKED_SOCKETS 65536
 static _Atomic unsigned char registered[TRACKED_SOCKETS];
-static _Atomic long narrowed;
+// Per peer port (IPv4 or IPv6), so that a test can count its own server's transfers while other tests in the
+// process use URLSession too.
+static _Atomic long narrowed_to_port[65536];
+
+static void count_narrowing(int socket) {
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof peer;
+    if (getpeername(socket, (struct sockaddr *)&peer, &length) != 0) return;
+    unsigned port;
+    if (peer.ss_family == AF_INET) {
+        port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+        port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+    } else {
+        return;
+    }
+    atomic_fetch_add_explicit(&narrowed_to_port[port & 0xffff], 1, memory_order_relaxed);
+}
 
 static int narrowing_socket_function(void *easy, int socket, int what, void *clientp, void *socketp) {
     socket_function original = atomic_load_explicit(&wrapped, memory_order_acquire);
@@ -80,7 +100,7 @@ static int narrowing_socket_function(void *easy, int socket, int what, void *cli
     if (dropped == 0 || what == POLL_NONE || socketp == NULL) {
         return original(easy, socket, what, clientp, socketp);
     }
-    atomic_fetch_add_explicit(&narrowed, 1, memory_order_relaxed);
+    count_narrowing(socket);
     int removed = original(easy, socket, POLL_REMOVE, clientp, socketp);
     if (removed != 0) return removed;
     return original(easy, socket, what, clientp, NULL);
@@ -119,4 +139,7 @@ int billing_curl_poll_fix_active(void) {
     return real_multi_setopt != NULL;
 }
 
-long billing_curl_poll_narrowed(void) { return atomic_load_explicit(&narrowed, memory_order_relaxed); }
+long billing_curl_poll_narrowed_to_port(int port) {
+    if (port < 0 || port > 65535) return 0;
+    return atomic_load_explicit(&narrowed_to_port[port], memory_order_relaxed);
+}

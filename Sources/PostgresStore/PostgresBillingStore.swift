@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// The billing state in a PostgreSQL database that several web hosts share. Each FastCGI process keeps a pool of
 /// connections; a CGI process opens one. The one-open-session rule holds across hosts through PostgreSQL's own
-/// locks: a transaction-scoped advisory lock per user, then a row lock on the user's slot.
+/// unique key on the user's slot row and the row lock an upsert takes, in one statement per claim.
 public final class PostgresBillingStore: BillingStore {
     private let connections: Connections
     private let timeout: Duration
@@ -60,49 +60,94 @@ public final class PostgresBillingStore: BillingStore {
         }
     }
 
+    public func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState {
+        try await run { connection in
+            // One round trip: a row per subscription (one row when there is none), the user's customer and open
+            // slot on each (both keyed by the user, so at most one of each).
+            let rows = try await connection.sql(
+                """
+                SELECT customers.customer_id, slot.session_id, slot.url, slot.price_id, slot.success_url,
+                    slot.cancel_url, slot.expires_at, \(unescaped: Self.subscriptionColumns(of: "subscription"))
+                FROM (SELECT \(userID)::text AS user_id) AS asked
+                LEFT JOIN customers ON customers.user_id = asked.user_id
+                LEFT JOIN checkout_slots AS slot ON slot.user_id = asked.user_id AND slot.state = 'open'
+                LEFT JOIN subscriptions AS subscription ON subscription.user_id = asked.user_id
+                ORDER BY subscription.created DESC NULLS LAST, subscription.fetched_at DESC, subscription.id DESC
+                """)
+            var state = CheckoutState(customerID: nil, subscriptions: [], openSession: nil)
+            for try await row in rows {
+                let (
+                    customer, sessionID, url, price, success, cancel, expires,
+                    id, user, subscriptionCustomer, status, subscriptionPrice, periodEnd, cancelAtEnd, created, fetchedAt
+                ) = try row.decode(
+                    (
+                        String?, String?, String?, String?, String?, String?, Int64?,
+                        String?, String?, String?, String?, String?, Int64?, Bool?, Int64?, Double?
+                    ).self)
+                state.customerID = customer
+                if let sessionID, let url, let price, let success, let cancel, let expires {
+                    state.openSession = OpenSession(
+                        sessionID: sessionID, url: url,
+                        request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel),
+                        expiresAt: expires)
+                }
+                if let id, let user, let status, let cancelAtEnd, let fetchedAt {
+                    state.subscriptions.append(
+                        SubscriptionRecord(
+                            id: id, userID: user, customerID: subscriptionCustomer, status: status,
+                            priceID: subscriptionPrice, currentPeriodEnd: periodEnd, cancelAtPeriodEnd: cancelAtEnd,
+                            created: created, fetchedAt: fetchedAt))
+                }
+            }
+            return state
+        }
+    }
+
     public func beginCheckout(userID: String, request: SessionRequest, now: Double, leaseUntil: Double)
         async throws(StoreError) -> CheckoutClaim
     {
-        // Answering the open session again writes nothing, so it is decided by one read, without a lock; a request
-        // that finds anything else takes the user's locks and decides again.
-        let reusable = try await run { connection -> OpenSession? in
-            let rows = try await connection.sql(
-                "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE user_id = \(userID) AND state = 'open'")
-            guard let slot = try await Self.slots(rows).first, let session = slot.session,
-                Double(session.expiresAt) > now, session.request == request
-            else { return nil }
-            return session
-        }
-        if let reusable { return .reuse(reusable) }
-        return try await transaction { connection in
-            // The advisory lock serialises every request for this user, on every host, including the first one
-            // when no slot row exists yet to lock; the row lock keeps a finishing request from changing the slot
-            // between this read and the write below.
-            try await connection.sql(
-                "SELECT pg_advisory_xact_lock(\(PostgresMigrations.userLockSpace), hashtext(\(userID)))")
-            let rows = try await connection.sql(
-                "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE user_id = \(userID) FOR UPDATE")
-            var replacing: OpenSession?
-            if let slot = try await Self.slots(rows).first {
-                if slot.state == "creating", let lease = slot.leaseUntil, lease > now { return .busy }
-                if slot.state == "open", let session = slot.session, Double(session.expiresAt) > now {
-                    if session.request == request { return .reuse(session) }
-                    replacing = session
-                }
-            }
-            let claim = UUID().uuidString.lowercased()
-            try await connection.sql(
+        let claim = UUID().uuidString.lowercased()
+        return try await run { connection -> CheckoutClaim in
+            // One statement, so one round trip and its own transaction. Two requests that both find no slot row
+            // both insert; the unique key makes the second one wait for the first and then take the ON CONFLICT
+            // branch against the committed row, whose lock it holds while the WHERE decides. A claim that
+            // replaces an open session keeps that session's id, URL, price and URLs in the row until it finishes,
+            // so RETURNING yields the session to expire (nothing reads a creating row's price or URLs).
+            let claimed = try await connection.sql(
                 """
-                INSERT INTO checkout_slots (user_id, state, claim, lease_until, session_id, url, price_id,
+                INSERT INTO checkout_slots AS slot (user_id, state, claim, lease_until, session_id, url, price_id,
                     success_url, cancel_url, expires_at)
-                VALUES (\(userID), 'creating', \(claim), \(leaseUntil), \(replacing?.sessionID), \(replacing?.url),
-                    \(request.priceID), \(request.successURL), \(request.cancelURL), \(replacing?.expiresAt))
+                VALUES (\(userID), 'creating', \(claim), \(leaseUntil), NULL, NULL, \(request.priceID),
+                    \(request.successURL), \(request.cancelURL), NULL)
                 ON CONFLICT (user_id) DO UPDATE SET state = 'creating', claim = excluded.claim,
-                    lease_until = excluded.lease_until, session_id = excluded.session_id, url = excluded.url,
-                    price_id = excluded.price_id, success_url = excluded.success_url,
-                    cancel_url = excluded.cancel_url, expires_at = excluded.expires_at
+                    lease_until = excluded.lease_until,
+                    session_id = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.session_id END,
+                    url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.url END,
+                    expires_at = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.expires_at END,
+                    price_id = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.price_id
+                        ELSE excluded.price_id END,
+                    success_url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.success_url
+                        ELSE excluded.success_url END,
+                    cancel_url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.cancel_url
+                        ELSE excluded.cancel_url END
+                WHERE NOT (slot.state = 'creating' AND slot.lease_until > \(now))
+                    AND NOT ((slot.state = 'open' AND slot.expires_at > \(now)) AND slot.price_id = excluded.price_id
+                        AND slot.success_url = excluded.success_url AND slot.cancel_url = excluded.cancel_url)
+                RETURNING \(unescaped: Self.slotColumns)
                 """)
-            return .claimed(claim: claim, replacing: replacing)
+            if let slot = try await Self.slots(claimed).first {
+                return .claimed(claim: claim, replacing: slot.session)
+            }
+            // The slot holds a live claim or this very request's open session (or changed in between): decide
+            // from what it holds now; anything else is another request's doing, asked again after a pause.
+            let rows = try await connection.sql(
+                "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE user_id = \(userID)")
+            if let slot = try await Self.slots(rows).first, slot.state == "open", let session = slot.session,
+                Double(session.expiresAt) > now, session.request == request
+            {
+                return .reuse(session)
+            }
+            return .busy
         }
     }
 
@@ -236,6 +281,11 @@ public final class PostgresBillingStore: BillingStore {
 
     private static let subscriptionColumns =
         "id, user_id, customer_id, status, price_id, current_period_end, cancel_at_period_end, created, fetched_at"
+
+    /// `subscriptionColumns`, each qualified by `table`.
+    private static func subscriptionColumns(of table: String) -> String {
+        subscriptionColumns.split(separator: ", ").map { "\(table).\($0)" }.joined(separator: ", ")
+    }
 
     private static let slotColumns =
         "user_id, state, lease_until, session_id, url, price_id, success_url, cancel_url, expires_at"

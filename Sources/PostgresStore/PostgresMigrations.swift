@@ -56,8 +56,6 @@ enum PostgresMigrations {
 
     /// The advisory-lock key (one bigint) under which migrations run: "billmigr".
     static let migrationLock: Int64 = 0x6269_6c6c_6d69_6772
-    /// The first key of the two-key advisory locks held per user while a checkout decides: "bckt".
-    static let userLockSpace: Int32 = 0x6263_6b74
 
     /// Runs the steps not yet run, in one transaction under an advisory lock: hosts starting together take
     /// turns, and the later ones find nothing left to do.

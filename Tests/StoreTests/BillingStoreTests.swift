@@ -1,7 +1,7 @@
 import BillingStore
 import Foundation
 import PostgresStore
-import SQLiteStore
+@testable import SQLiteStore
 import Testing
 
 /// Both engines against real databases: a new SQLite file, or a new database on the PostgreSQL server
@@ -123,6 +123,66 @@ import Testing
         }
         #expect(outcomes.filter { if case .claimed = $0 { true } else { false } }.count == 1)
         #expect(outcomes.filter { $0 == .busy }.count == 9)
+    }
+
+    @Test("one read gives what a checkout decides on: the customer, subscriptions newest first, the open session, never a claim", arguments: Engine.allCases)
+    func checkoutState(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
+        #expect(try await store.checkoutState(forUser: "user_1") == CheckoutState(
+            customerID: nil, subscriptions: [], openSession: nil))
+        var older = Self.subscription("canceled", fetchedAt: 5, id: "sub_a")
+        older.created = 1_700_000_000
+        _ = try await store.apply(
+            StateChange(customerLink: ("user_1", "cus_1"), subscription: older), eventID: "e1", eventType: "t", now: 5)
+        _ = try await store.apply(
+            StateChange(subscription: Self.subscription("past_due", fetchedAt: 6, id: "sub_b")), eventID: "e2",
+            eventType: "t", now: 6)
+        guard case .claimed(let claim, nil) = try await store.beginCheckout(
+            userID: "user_1", request: Self.request, now: 10, leaseUntil: 40)
+        else { Issue.record("expected a claim"); return }
+        let subscriptions = try await store.subscriptions(forUser: "user_1")
+        #expect(subscriptions.map(\.id) == ["sub_b", "sub_a"])
+        // A claim being created is not an open session.
+        #expect(try await store.checkoutState(forUser: "user_1") == CheckoutState(
+            customerID: "cus_1", subscriptions: subscriptions, openSession: nil))
+        #expect(try await store.finishCheckout(userID: "user_1", claim: claim, session: Self.session("cs_1")))
+        #expect(try await store.checkoutState(forUser: "user_1").openSession == Self.session("cs_1"))
+        // A claim that replaces the open session holds it until it finishes; it is still not open.
+        var other = Self.request
+        other.cancelURL = "https://app.example.com/back"
+        guard case .claimed(_, Self.session("cs_1")) = try await store.beginCheckout(
+            userID: "user_1", request: other, now: 11, leaseUntil: 41)
+        else { Issue.record("expected a claim replacing cs_1"); return }
+        #expect(try await store.checkoutState(forUser: "user_1").openSession == nil)
+        #expect(try await store.checkoutState(forUser: "user_2") == CheckoutState(
+            customerID: nil, subscriptions: [], openSession: nil))
+    }
+
+    @Test("SQLite syncs every commit but a claim's: a claim that replaces a session is synced before it is used")
+    func sqliteDurability() async throws {
+        let store = try SQLiteBillingStore(path: Self.path())
+        #expect(try await store.writerSynchronous() == 2)  // FULL, not GRDB's NORMAL for WAL
+        guard case .claimed(let claim, nil) = try await store.beginCheckout(
+            userID: "u", request: Self.request, now: 1, leaseUntil: 100)
+        else { Issue.record("expected a claim"); return }
+        #expect(try await store.writerSynchronous() == 1)  // the claim's own commit: NORMAL
+        #expect(try await store.finishCheckout(userID: "u", claim: claim, session: Self.session("cs_1")))
+        #expect(try await store.writerSynchronous() == 2)
+        var other = Self.request
+        other.priceID = "price_pro"
+        guard case .claimed(_, .some) = try await store.beginCheckout(userID: "u", request: other, now: 2, leaseUntil: 100)
+        else { Issue.record("expected a claim replacing cs_1"); return }
+        #expect(try await store.writerSynchronous() == 2)
+        _ = try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 3)
+        #expect(try await store.writerSynchronous() == 2)
+    }
+
+    @Test("SQLite's busy wait tries every 200 µs until its sleeps add up to the timeout")
+    func sqliteBusyWait() {
+        let wait = SQLiteBillingStore.busyWait(timeoutSeconds: 0.001)
+        #expect((0..<5).allSatisfy { wait($0) })
+        #expect(wait(5) == false)
+        #expect(SQLiteBillingStore.busyWait(timeoutSeconds: 0)(0) == false)
     }
 
     @Test("an event is applied once; a repeat changes nothing", arguments: Engine.allCases)

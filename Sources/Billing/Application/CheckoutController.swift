@@ -60,10 +60,12 @@ struct CheckoutController: Sendable {
         let price = try prices.price(for: user)
         // One Stripe customer per user: the store's, else the token's claim, else Checkout makes one from the email.
         var customerID = user.stripeCustomerID
+        var known: CheckoutState?
         if let store {
             let userID = user.userID
-            let known = try await state { () async throws(StoreError) in try await store.customer(forUser: userID) }
-            customerID = known ?? customerID
+            let read = try await state { () async throws(StoreError) in try await store.checkoutState(forUser: userID) }
+            customerID = read.customerID ?? customerID
+            known = read
         }
         let parameters = CheckoutSessionParameters(
             priceID: price,
@@ -83,11 +85,11 @@ struct CheckoutController: Sendable {
             idempotencyKey = URLSessionStripeClient.freshIdempotencyKey()
         }
         let session: CheckoutSession
-        if let store {
+        if let store, let known {
             let flow = CheckoutFlow(
                 store: store, stripe: stripe, leaseSeconds: 2 * settings.stripe.timeoutSeconds + 5,
                 now: { Date().timeIntervalSince1970 }, pause: { try? await Task.sleep(for: .milliseconds(50)) })
-            session = try await flow.session(for: parameters, idempotencyKey: idempotencyKey)
+            session = try await flow.session(for: parameters, known: known, idempotencyKey: idempotencyKey)
         } else {
             session = try await stripe.createCheckoutSession(parameters, idempotencyKey: idempotencyKey)
         }

@@ -14,17 +14,19 @@ struct CheckoutFlow: Sendable {
     /// Statuses after which a user may subscribe again.
     static let endedStatuses: Set<String> = ["canceled", "incomplete_expired"]
 
-    /// The session for `parameters`: reused, or created (after expiring the user's other open session).
-    func session(for parameters: CheckoutSessionParameters, idempotencyKey: String) async throws(CheckoutError)
-        -> CheckoutSession
+    /// The session for `parameters`: reused, or created (after expiring the user's other open session). `known` is
+    /// the user's state as read before (`checkoutState`): a subscribed user and a reusable open session are
+    /// answered from it, without a write.
+    func session(for parameters: CheckoutSessionParameters, known: CheckoutState, idempotencyKey: String)
+        async throws(CheckoutError) -> CheckoutSession
     {
         let userID = parameters.userID
-        let subscriptions = try await state { () async throws(StoreError) in
-            try await store.subscriptions(forUser: userID)
-        }
-        if subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
+        if known.subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
         let request = SessionRequest(
             priceID: parameters.priceID, successURL: parameters.successURL, cancelURL: parameters.cancelURL)
+        if let open = known.openSession, Double(open.expiresAt) > now(), open.request == request {
+            return CheckoutSession(id: open.sessionID, url: open.url, expiresAt: open.expiresAt)
+        }
         let giveUp = now() + leaseSeconds
         while true {
             let start = now()
