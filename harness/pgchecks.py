@@ -46,7 +46,7 @@ import time
 
 from . import processes
 from .httpclient import http_request
-from .mounts import BIN, StandIn, binary_env, start_lighttpd, write_settings
+from .mounts import BIN, StandIn, binary_env, shipped_max_procs, start_lighttpd, write_settings
 from .postgres import cluster, without_password
 from .processes import PROCESSES, SERVER_USER, descendants_running, free_port, give_to_server_user, \
     make_temp_dir, wait_for_port
@@ -506,7 +506,12 @@ def check_restart_under_load(pg, report, broken):
             return
 
         traffic = Traffic(host.port, active_user, open_user, open_url).start()
-        time.sleep(3.0)  # lighttpd spawns its second process under load
+        # lighttpd spawns its second process under load: wait for every process (the same ones must answer after
+        # the restart), then a second of steady load before the stop.
+        spawned_by = time.monotonic() + 20.0
+        while len(host.pids()) < shipped_max_procs() and time.monotonic() < spawned_by:
+            time.sleep(0.1)
+        time.sleep(1.0)
         pids_before = host.pids()
         exits_before = host.child_exits()
         stopped_at = time.monotonic()
