@@ -27,6 +27,8 @@ struct RecordedRequest: Sendable {
             ("params", .array(params.map { .array([.string($0.key), .string($0.value)]) })),
             ("idempotencyKey", .optional(idempotencyKey)),
             ("receivedAt", .string(receivedAt.formatted(.iso8601))),
+            // To the millisecond, for tests that time the tries against each other rather than a process's life.
+            ("receivedAtMilliseconds", .number(Int((receivedAt.timeIntervalSince1970 * 1000).rounded()))),
         ])
     }
 }

@@ -167,6 +167,8 @@ struct RecordedRequest: @unchecked Sendable {
     var headers: [String: String]
     var params: [(String, String)]
     var idempotencyKey: String?
+    /// When the stand-in received it, in seconds since the epoch (to the millisecond).
+    var receivedAt: Double?
 
     init(_ json: [String: Any]) {
         method = (json["method"] as? String) ?? ""
@@ -174,6 +176,7 @@ struct RecordedRequest: @unchecked Sendable {
         headers = (json["headers"] as? [String: String]) ?? [:]
         params = ((json["params"] as? [[String]]) ?? []).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
         idempotencyKey = json["idempotencyKey"] as? String
+        receivedAt = (json["receivedAtMilliseconds"] as? NSNumber).map { $0.doubleValue / 1000 }
     }
 
     /// The value of one form field, as Stripe decoded it.
