@@ -64,7 +64,9 @@ enum Postgres {
         return url
     }
 
-    static func configuration(_ url: URLComponents, poolSize: Int = 4, timeoutSeconds: Int = 5)
+    /// The timeout is generous, as in `open`: every suite runs at once on two CPUs, and a connection can wait
+    /// seconds for one of them (a 5 s default once timed out the sslmode test in a fresh clone's run).
+    static func configuration(_ url: URLComponents, poolSize: Int = 4, timeoutSeconds: Int = 30)
         -> PostgresStoreConfiguration
     {
         PostgresStoreConfiguration(
