@@ -71,6 +71,9 @@ public struct OpenSession: Sendable, Equatable {
         self.request = request
         self.expiresAt = expiresAt
     }
+
+    /// Whether Stripe still takes payment on it at `now` (seconds since the epoch).
+    public func isOpen(at now: Double) -> Bool { Double(expiresAt) > now }
 }
 
 /// What a checkout reads before it writes: the user's Stripe customer, subscriptions (newest first) and open

@@ -110,9 +110,9 @@ public final class PostgresBillingStore: BillingStore {
         return try await run { connection -> CheckoutClaim in
             // One statement, so one round trip and its own transaction. Two requests that both find no slot row
             // both insert; the unique key makes the second one wait for the first and then take the ON CONFLICT
-            // branch against the committed row, whose lock it holds while the WHERE decides. A claim that
-            // replaces an open session keeps that session's id, URL, price and URLs in the row until it finishes,
-            // so RETURNING yields the session to expire (nothing reads a creating row's price or URLs).
+            // branch against the committed row, whose lock it holds while the WHERE decides. A claim over an open
+            // slot keeps that session's id, URL, price and URLs in the row until it finishes, so RETURNING yields
+            // the session to expire when it is still open (nothing reads a creating row's price or URLs).
             let claimed = try await connection.sql(
                 """
                 INSERT INTO checkout_slots AS slot (user_id, state, claim, lease_until, session_id, url, price_id,
@@ -121,29 +121,26 @@ public final class PostgresBillingStore: BillingStore {
                     \(request.successURL), \(request.cancelURL), NULL)
                 ON CONFLICT (user_id) DO UPDATE SET state = 'creating', claim = excluded.claim,
                     lease_until = excluded.lease_until,
-                    session_id = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.session_id END,
-                    url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.url END,
-                    expires_at = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.expires_at END,
-                    price_id = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.price_id
-                        ELSE excluded.price_id END,
-                    success_url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.success_url
-                        ELSE excluded.success_url END,
-                    cancel_url = CASE WHEN (slot.state = 'open' AND slot.expires_at > \(now)) THEN slot.cancel_url
-                        ELSE excluded.cancel_url END
+                    session_id = CASE slot.state WHEN 'open' THEN slot.session_id END,
+                    url = CASE slot.state WHEN 'open' THEN slot.url END,
+                    expires_at = CASE slot.state WHEN 'open' THEN slot.expires_at END,
+                    price_id = CASE slot.state WHEN 'open' THEN slot.price_id ELSE excluded.price_id END,
+                    success_url = CASE slot.state WHEN 'open' THEN slot.success_url ELSE excluded.success_url END,
+                    cancel_url = CASE slot.state WHEN 'open' THEN slot.cancel_url ELSE excluded.cancel_url END
                 WHERE NOT (slot.state = 'creating' AND slot.lease_until > \(now))
-                    AND NOT ((slot.state = 'open' AND slot.expires_at > \(now)) AND slot.price_id = excluded.price_id
+                    AND NOT (slot.state = 'open' AND slot.expires_at > \(now) AND slot.price_id = excluded.price_id
                         AND slot.success_url = excluded.success_url AND slot.cancel_url = excluded.cancel_url)
                 RETURNING \(unescaped: Self.slotColumns)
                 """)
             if let slot = try await Self.slots(claimed).first {
-                return .claimed(claim: claim, replacing: slot.session)
+                return .claimed(claim: claim, replacing: slot.session.flatMap { $0.isOpen(at: now) ? $0 : nil })
             }
             // The slot holds a live claim or this very request's open session (or changed in between): decide
             // from what it holds now; anything else is another request's doing, asked again after a pause.
             let rows = try await connection.sql(
                 "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE user_id = \(userID)")
             if let slot = try await Self.slots(rows).first, slot.state == "open", let session = slot.session,
-                Double(session.expiresAt) > now, session.request == request
+                session.isOpen(at: now), session.request == request
             {
                 return .reuse(session)
             }

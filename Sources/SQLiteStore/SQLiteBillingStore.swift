@@ -77,7 +77,7 @@ public final class SQLiteBillingStore: BillingStore {
             if let row {
                 let state: String = row["state"]
                 if state == "creating", let lease: Double = row["lease_until"], lease > now { return .busy }
-                if state == "open", let session = Self.openSession(row), Double(session.expiresAt) > now {
+                if state == "open", let session = Self.openSession(row), session.isOpen(at: now) {
                     if session.request == request { return .reuse(session) }
                     replacing = session
                 }

@@ -24,7 +24,7 @@ struct CheckoutFlow: Sendable {
         if known.subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
         let request = SessionRequest(
             priceID: parameters.priceID, successURL: parameters.successURL, cancelURL: parameters.cancelURL)
-        if let open = known.openSession, Double(open.expiresAt) > now(), open.request == request {
+        if let open = known.openSession, open.isOpen(at: now()), open.request == request {
             return CheckoutSession(id: open.sessionID, url: open.url, expiresAt: open.expiresAt)
         }
         let giveUp = now() + leaseSeconds
