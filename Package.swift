@@ -137,7 +137,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["BillingStore", "SQLiteStore", "PostgresStore"],
+            dependencies: [
+                "BillingStore", "SQLiteStore", "PostgresStore", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

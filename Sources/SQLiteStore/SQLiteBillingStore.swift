@@ -9,6 +9,7 @@ import GRDB
 /// checkout's next commit, which syncs the WAL up to and including them).
 public final class SQLiteBillingStore: BillingStore {
     private let pool: DatabasePool
+    private let writes: GroupCommit
 
     /// How long a write waits for another process's write before the request gets a 503.
     public static let defaultBusyTimeoutSeconds = 5.0
@@ -28,6 +29,7 @@ public final class SQLiteBillingStore: BillingStore {
                 throw StoreError.cannotOpen("the directory \(directory) does not exist")
             }
             pool = try DatabasePool(path: path, configuration: configuration)
+            writes = GroupCommit(pool: pool)
             // GRDB sets `synchronous = NORMAL` on a WAL pool's writer, under which a power cut can undo the last
             // commits: an applied webhook event that Stripe was told about would be lost for good.
             try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
@@ -288,22 +290,14 @@ public final class SQLiteBillingStore: BillingStore {
     }
 
     /// One immediate transaction: a writer takes the write lock before it reads, so that two processes can never
-    /// both decide on what they read (the busy timeout bounds the wait). A commit that is not `durable` is not
-    /// synced (`synchronous = NORMAL` for it alone): a power cut may undo it, never corrupt it.
+    /// both decide on what they read (the busy timeout bounds the wait). The transaction may hold other writes of
+    /// this process too (`GroupCommit`). A commit that is not `durable` is not synced (`synchronous = NORMAL`):
+    /// a power cut may undo it, never corrupt it.
     private func write<T: Sendable>(durable: Bool = true, _ body: @escaping @Sendable (Database) throws -> T)
         async throws(StoreError) -> T
     {
         do {
-            return try await pool.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-                    .execute()
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            return try await writes.write(durable: durable, body)
         } catch {
             throw .unavailable(Self.describe(error))
         }
@@ -332,12 +326,5 @@ public final class SQLiteBillingStore: BillingStore {
             return "SQLite \(error.resultCode): \(error.message ?? "no message")"
         }
         return String(describing: error)
-    }
-}
-
-extension Database {
-    /// Runs `sql` through the connection's statement cache: a hot statement is compiled once per connection.
-    fileprivate func execute(cached sql: String, arguments: StatementArguments) throws {
-        try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 }
