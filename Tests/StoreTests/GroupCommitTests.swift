@@ -15,30 +15,34 @@ import Testing
         return pool
     }
 
-    /// Writes that arrive while the writer is held wait for it and are committed in one transaction.
+    /// Writes `1...count` while the writer's queue is held, so that they all wait for it and form one group; gives
+    /// each write's value, or nil for a write that failed.
+    static func heldGroup(
+        _ writes: GroupCommit, _ pool: DatabasePool, count: Int, durable: @escaping @Sendable (Int) -> Bool,
+        _ body: @escaping @Sendable (Int, Database) throws -> Int
+    ) async -> [Int: Int?] {
+        let release = DispatchSemaphore(value: 0)
+        pool.asyncWriteWithoutTransaction { _ in release.wait() }
+        return await withTaskGroup(of: (Int, Int?).self) { group in
+            for id in 1...count {
+                group.addTask { (id, try? await writes.write(durable: durable(id)) { db in try body(id, db) }) }
+            }
+            try? await Task.sleep(for: .milliseconds(300))
+            release.signal()
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+    }
+
     @Test("writes that arrive while the writer is busy share one commit, in the order they came, each seeing the ones before")
     func writesShareACommit() async throws {
         let pool = try Self.pool()
-        let writes = GroupCommit(pool: pool)
         let counter = CommitCounter()
         pool.add(transactionObserver: counter, extent: .databaseLifetime)
-        // Hold the writer's queue until all the writes are waiting.
-        let release = DispatchSemaphore(value: 0)
-        pool.asyncWriteWithoutTransaction { _ in release.wait() }
-        let seen = try await withThrowingTaskGroup(of: Int.self) { group in
-            for id in 1...20 {
-                group.addTask {
-                    try await writes.write(durable: id == 20) { db in
-                        try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id])
-                        return try Int.fetchOne(db, sql: "SELECT count(*) FROM t")!
-                    }
-                }
-            }
-            try await Task.sleep(for: .milliseconds(300))
-            release.signal()
-            return try await group.reduce(into: []) { $0.append($1) }
+        let seen = await Self.heldGroup(GroupCommit(pool: pool), pool, count: 20, durable: { $0 == 20 }) { id, db in
+            try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id])
+            return try Int.fetchOne(db, sql: "SELECT count(*) FROM t")!
         }
-        #expect(Set(seen) == Set(1...20))  // each write saw the ones committed with it before it
+        #expect(Set(seen.values.compactMap { $0 }) == Set(1...20))  // each saw the ones committed with it before it
         #expect(counter.commits.withLock { $0 } == 1)
         #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 20)
         #expect(try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
@@ -47,28 +51,12 @@ import Testing
     @Test("a write that throws is rolled back alone and gets its error; the others of its group commit")
     func failingWriteAlone() async throws {
         let pool = try Self.pool()
-        let writes = GroupCommit(pool: pool)
-        let release = DispatchSemaphore(value: 0)
-        pool.asyncWriteWithoutTransaction { _ in release.wait() }
-        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-            for id in 1...5 {
-                group.addTask {
-                    do {
-                        try await writes.write(durable: false) { db in
-                            try db.execute(sql: "INSERT INTO t (id, note) VALUES (?, 'written')", arguments: [id])
-                            if id == 3 { try db.execute(sql: "INSERT INTO missing VALUES (1)") }
-                        }
-                        return (id, true)
-                    } catch {
-                        return (id, false)
-                    }
-                }
-            }
-            try? await Task.sleep(for: .milliseconds(300))
-            release.signal()
-            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        let outcomes = await Self.heldGroup(GroupCommit(pool: pool), pool, count: 5, durable: { _ in false }) { id, db in
+            try db.execute(sql: "INSERT INTO t (id, note) VALUES (?, 'written')", arguments: [id])
+            if id == 3 { try db.execute(sql: "INSERT INTO missing VALUES (1)") }
+            return id
         }
-        #expect(outcomes == [1: true, 2: true, 3: false, 4: true, 5: true])
+        #expect(outcomes == [1: 1, 2: 2, 3: nil, 4: 4, 5: 5])
         #expect(try await pool.read { try Int.fetchAll($0, sql: "SELECT id FROM t ORDER BY id") } == [1, 2, 4, 5])
         #expect(try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 1)
     }
@@ -83,27 +71,12 @@ import Testing
             try db.execute(
                 sql: "CREATE TABLE child (id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
         }
-        let release = DispatchSemaphore(value: 0)
-        pool.asyncWriteWithoutTransaction { _ in release.wait() }
-        let failures = await withTaskGroup(of: Bool.self) { group in
-            for id in 1...4 {
-                group.addTask {
-                    do {
-                        try await writes.write(durable: true) { db in
-                            try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id])
-                            if id == 2 { try db.execute(sql: "INSERT INTO child VALUES (99)") }
-                        }
-                        return false
-                    } catch {
-                        return true
-                    }
-                }
-            }
-            try? await Task.sleep(for: .milliseconds(300))
-            release.signal()
-            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        let outcomes = await Self.heldGroup(writes, pool, count: 4, durable: { _ in true }) { id, db in
+            try db.execute(sql: "INSERT INTO t (id) VALUES (?)", arguments: [id])
+            if id == 2 { try db.execute(sql: "INSERT INTO child VALUES (99)") }
+            return id
         }
-        #expect(failures == 4)
+        #expect(outcomes == [1: nil, 2: nil, 3: nil, 4: nil])
         #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 0)
         #expect(try await pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM child") } == 0)
         // The writer is usable afterwards.
