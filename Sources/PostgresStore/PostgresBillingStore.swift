@@ -36,68 +36,24 @@ public final class PostgresBillingStore: BillingStore {
     }
 
     public func customer(forUser userID: String) async throws(StoreError) -> String? {
-        try await run { connection in
-            try await connection.sql("SELECT customer_id FROM customers WHERE user_id = \(userID)")
-                .decode(String.self).first { _ in true }
-        }
+        try await run { connection in try await connection.rows(CustomerOfUser(userID: userID)).first }
     }
 
     public func user(forCustomer customerID: String) async throws(StoreError) -> String? {
-        try await run { connection in
-            try await connection.sql("SELECT user_id FROM customers WHERE customer_id = \(customerID)")
-                .decode(String.self).first { _ in true }
-        }
+        try await run { connection in try await connection.rows(UserOfCustomer(customerID: customerID)).first }
     }
 
     public func subscriptions(forUser userID: String) async throws(StoreError) -> [SubscriptionRecord] {
-        try await run { connection in
-            try await Self.subscriptions(
-                connection.sql(
-                    """
-                    SELECT \(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE user_id = \(userID)
-                    ORDER BY created DESC NULLS LAST, fetched_at DESC, id DESC
-                    """))
-        }
+        try await run { connection in try await connection.rows(SubscriptionsOfUser(userID: userID)) }
     }
 
     public func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState {
         try await run { connection in
-            // One round trip: a row per subscription (one row when there is none), the user's customer and open
-            // slot on each (both keyed by the user, so at most one of each).
-            let rows = try await connection.sql(
-                """
-                SELECT customers.customer_id, slot.session_id, slot.url, slot.price_id, slot.success_url,
-                    slot.cancel_url, slot.expires_at, \(unescaped: Self.subscriptionColumns(of: "subscription"))
-                FROM (SELECT \(userID)::text AS user_id) AS asked
-                LEFT JOIN customers ON customers.user_id = asked.user_id
-                LEFT JOIN checkout_slots AS slot ON slot.user_id = asked.user_id AND slot.state = 'open'
-                LEFT JOIN subscriptions AS subscription ON subscription.user_id = asked.user_id
-                ORDER BY subscription.created DESC NULLS LAST, subscription.fetched_at DESC, subscription.id DESC
-                """)
             var state = CheckoutState(customerID: nil, subscriptions: [], openSession: nil)
-            for try await row in rows {
-                let (
-                    customer, sessionID, url, price, success, cancel, expires,
-                    id, user, subscriptionCustomer, status, subscriptionPrice, periodEnd, cancelAtEnd, created, fetchedAt
-                ) = try row.decode(
-                    (
-                        String?, String?, String?, String?, String?, String?, Int64?,
-                        String?, String?, String?, String?, String?, Int64?, Bool?, Int64?, Double?
-                    ).self)
-                state.customerID = customer
-                if let sessionID, let url, let price, let success, let cancel, let expires {
-                    state.openSession = OpenSession(
-                        sessionID: sessionID, url: url,
-                        request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel),
-                        expiresAt: expires)
-                }
-                if let id, let user, let status, let cancelAtEnd, let fetchedAt {
-                    state.subscriptions.append(
-                        SubscriptionRecord(
-                            id: id, userID: user, customerID: subscriptionCustomer, status: status,
-                            priceID: subscriptionPrice, currentPeriodEnd: periodEnd, cancelAtPeriodEnd: cancelAtEnd,
-                            created: created, fetchedAt: fetchedAt))
-                }
+            for row in try await connection.rows(CheckoutStateOfUser(userID: userID)) {
+                state.customerID = row.customerID
+                state.openSession = row.openSession
+                if let subscription = row.subscription { state.subscriptions.append(subscription) }
             }
             return state
         }
@@ -108,39 +64,14 @@ public final class PostgresBillingStore: BillingStore {
     {
         let claim = UUID().uuidString.lowercased()
         return try await run { connection -> CheckoutClaim in
-            // One statement, so one round trip and its own transaction. Two requests that both find no slot row
-            // both insert; the unique key makes the second one wait for the first and then take the ON CONFLICT
-            // branch against the committed row, whose lock it holds while the WHERE decides. A claim over an open
-            // slot keeps that session's id, URL, price and URLs in the row until it finishes, so RETURNING yields
-            // the session to expire when it is still open (nothing reads a creating row's price or URLs).
-            let claimed = try await connection.sql(
-                """
-                INSERT INTO checkout_slots AS slot (user_id, state, claim, lease_until, session_id, url, price_id,
-                    success_url, cancel_url, expires_at)
-                VALUES (\(userID), 'creating', \(claim), \(leaseUntil), NULL, NULL, \(request.priceID),
-                    \(request.successURL), \(request.cancelURL), NULL)
-                ON CONFLICT (user_id) DO UPDATE SET state = 'creating', claim = excluded.claim,
-                    lease_until = excluded.lease_until,
-                    session_id = CASE slot.state WHEN 'open' THEN slot.session_id END,
-                    url = CASE slot.state WHEN 'open' THEN slot.url END,
-                    expires_at = CASE slot.state WHEN 'open' THEN slot.expires_at END,
-                    price_id = CASE slot.state WHEN 'open' THEN slot.price_id ELSE excluded.price_id END,
-                    success_url = CASE slot.state WHEN 'open' THEN slot.success_url ELSE excluded.success_url END,
-                    cancel_url = CASE slot.state WHEN 'open' THEN slot.cancel_url ELSE excluded.cancel_url END
-                WHERE NOT (slot.state = 'creating' AND slot.lease_until > \(now))
-                    AND NOT (slot.state = 'open' AND slot.expires_at > \(now) AND slot.price_id = excluded.price_id
-                        AND slot.success_url = excluded.success_url AND slot.cancel_url = excluded.cancel_url)
-                RETURNING \(unescaped: Self.slotColumns)
-                """)
-            if let slot = try await Self.slots(claimed).first {
+            let claimed = ClaimSlot(userID: userID, claim: claim, leaseUntil: leaseUntil, request: request, now: now)
+            if let slot = try await connection.rows(claimed).first {
                 return .claimed(claim: claim, replacing: slot.session.flatMap { $0.isOpen(at: now) ? $0 : nil })
             }
             // The slot holds a live claim or this very request's open session (or changed in between): decide
             // from what it holds now; anything else is another request's doing, asked again after a pause.
-            let rows = try await connection.sql(
-                "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE user_id = \(userID)")
-            if let slot = try await Self.slots(rows).first, slot.state == "open", let session = slot.session,
-                session.isOpen(at: now), session.request == request
+            if let slot = try await connection.rows(SlotOfUser(userID: userID)).first, slot.state == "open",
+                let session = slot.session, session.isOpen(at: now), session.request == request
             {
                 return .reuse(session)
             }
@@ -150,60 +81,29 @@ public final class PostgresBillingStore: BillingStore {
 
     public func finishCheckout(userID: String, claim: String, session: OpenSession) async throws(StoreError) -> Bool {
         try await run { connection in
-            let rows = try await connection.sql(
-                """
-                UPDATE checkout_slots SET state = 'open', claim = NULL, lease_until = NULL,
-                    session_id = \(session.sessionID), url = \(session.url), price_id = \(session.request.priceID),
-                    success_url = \(session.request.successURL), cancel_url = \(session.request.cancelURL),
-                    expires_at = \(session.expiresAt)
-                WHERE user_id = \(userID) AND state = 'creating' AND claim = \(claim)
-                RETURNING user_id
-                """)
-            return try await rows.decode(String.self).first { _ in true } != nil
+            try await !connection.rows(FinishSlot(userID: userID, claim: claim, session: session)).isEmpty
         }
     }
 
     public func abandonCheckout(userID: String, claim: String) async throws(StoreError) {
-        _ = try await run { connection in
-            try await connection.sql(
-                "DELETE FROM checkout_slots WHERE user_id = \(userID) AND state = 'creating' AND claim = \(claim)")
-        }
+        try await run { connection in try await connection.run(AbandonSlot(userID: userID, claim: claim)) }
     }
 
     public func isProcessed(eventID: String) async throws(StoreError) -> Bool {
-        try await run { connection in
-            try await connection.sql("SELECT 1::int4 FROM processed_events WHERE id = \(eventID)")
-                .decode(Int32.self).first { _ in true } != nil
-        }
+        try await run { connection in try await !connection.rows(EventIsProcessed(eventID: eventID)).isEmpty }
     }
 
     public func apply(_ change: StateChange, eventID: String, eventType: String, now: Double)
         async throws(StoreError) -> Bool
     {
         try await transaction { connection in
-            // A second delivery of the same event waits here for the first one's transaction, then finds the id.
-            let recorded = try await connection.sql(
-                """
-                INSERT INTO processed_events (id, type, processed_at) VALUES (\(eventID), \(eventType), \(now))
-                ON CONFLICT DO NOTHING RETURNING id
-                """
-            ).decode(String.self).first { _ in true }
-            guard recorded != nil else { return false }
+            let recorded = try await connection.rows(RecordEvent(eventID: eventID, eventType: eventType, now: now))
+            guard !recorded.isEmpty else { return false }
             if let link = change.customerLink {
-                // A user keeps their first customer; a customer belongs to one user.
-                try await connection.sql(
-                    """
-                    INSERT INTO customers (user_id, customer_id, linked_at) VALUES (\(link.userID), \(link.customerID), \(now))
-                    ON CONFLICT DO NOTHING
-                    """)
+                try await connection.run(LinkCustomer(userID: link.userID, customerID: link.customerID, at: now))
             }
-            if let subscription = change.subscription {
-                try await Self.upsert(subscription, on: connection)
-            }
-            if let closed = change.closedSessionID {
-                try await connection.sql(
-                    "DELETE FROM checkout_slots WHERE session_id = \(closed) AND state = 'open'")
-            }
+            if let subscription = change.subscription { try await connection.run(UpsertSubscription(subscription)) }
+            if let closed = change.closedSessionID { try await connection.run(CloseSession(sessionID: closed)) }
             return true
         }
     }
@@ -218,13 +118,19 @@ public final class PostgresBillingStore: BillingStore {
             ).decode((String, String).self) {
                 customers.append(CustomerLink(userID: user, customerID: customer))
             }
-            let subscriptions = try await Self.subscriptions(
-                connection.sql(
-                    "SELECT \(unescaped: Self.subscriptionColumns) FROM subscriptions ORDER BY id"))
-            let sessions = try await Self.slots(
-                connection.sql(
-                    "SELECT \(unescaped: Self.slotColumns) FROM checkout_slots WHERE state = 'open' ORDER BY user_id")
-            ).compactMap { slot in slot.session.map { UserSession(userID: slot.userID, session: $0) } }
+            var subscriptions: [SubscriptionRecord] = []
+            for try await row in try await connection.sql(
+                "SELECT \(unescaped: subscriptionColumns) FROM subscriptions ORDER BY id")
+            {
+                subscriptions.append(try SubscriptionRecord(row))
+            }
+            var sessions: [UserSession] = []
+            for try await row in try await connection.sql(
+                "SELECT \(unescaped: slotColumns) FROM checkout_slots WHERE state = 'open' ORDER BY user_id")
+            {
+                let slot = try Slot(row)
+                if let session = slot.session { sessions.append(UserSession(userID: slot.userID, session: session)) }
+            }
             var events: [ProcessedEvent] = []
             for try await (id, type, processedAt) in try await connection.sql(
                 "SELECT id, type, processed_at FROM processed_events ORDER BY id"
@@ -253,7 +159,7 @@ public final class PostgresBillingStore: BillingStore {
                     "INSERT INTO customers (user_id, customer_id, linked_at) VALUES (\(link.userID), \(link.customerID), 0)")
             }
             for subscription in snapshot.subscriptions {
-                try await Self.upsert(subscription, on: connection)
+                try await connection.run(UpsertSubscription(subscription))
             }
             for entry in snapshot.openSessions {
                 let session = entry.session
@@ -272,74 +178,6 @@ public final class PostgresBillingStore: BillingStore {
             return false
         }
         if refused { throw .refused("the store is not empty") }
-    }
-
-    // MARK: - Rows
-
-    private static let subscriptionColumns =
-        "id, user_id, customer_id, status, price_id, current_period_end, cancel_at_period_end, created, fetched_at"
-
-    /// `subscriptionColumns`, each qualified by `table`.
-    private static func subscriptionColumns(of table: String) -> String {
-        subscriptionColumns.split(separator: ", ").map { "\(table).\($0)" }.joined(separator: ", ")
-    }
-
-    private static let slotColumns =
-        "user_id, state, lease_until, session_id, url, price_id, success_url, cancel_url, expires_at"
-
-    private static func upsert(_ subscription: SubscriptionRecord, on connection: PostgresConnection) async throws {
-        // A read from Stripe older than the stored one never replaces it: the conflict's row lock makes two
-        // events re-read concurrently apply in turn, and the newer read wins whatever order they commit in.
-        try await connection.sql(
-            """
-            INSERT INTO subscriptions (\(unescaped: subscriptionColumns))
-            VALUES (\(subscription.id), \(subscription.userID), \(subscription.customerID), \(subscription.status),
-                \(subscription.priceID), \(subscription.currentPeriodEnd), \(subscription.cancelAtPeriodEnd),
-                \(subscription.created), \(subscription.fetchedAt))
-            ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, customer_id = excluded.customer_id,
-                status = excluded.status, price_id = excluded.price_id,
-                current_period_end = excluded.current_period_end,
-                cancel_at_period_end = excluded.cancel_at_period_end, created = excluded.created,
-                fetched_at = excluded.fetched_at
-            WHERE excluded.fetched_at >= subscriptions.fetched_at
-            """)
-    }
-
-    private static func subscriptions(_ rows: PostgresRowSequence) async throws -> [SubscriptionRecord] {
-        var records: [SubscriptionRecord] = []
-        for try await row in rows {
-            let (id, user, customer, status, price, periodEnd, cancelAtEnd, created, fetchedAt) = try row.decode(
-                (String, String, String?, String, String?, Int64?, Bool, Int64?, Double).self)
-            records.append(
-                SubscriptionRecord(
-                    id: id, userID: user, customerID: customer, status: status, priceID: price,
-                    currentPeriodEnd: periodEnd, cancelAtPeriodEnd: cancelAtEnd, created: created, fetchedAt: fetchedAt))
-        }
-        return records
-    }
-
-    /// A `checkout_slots` row.
-    private struct Slot {
-        var userID: String
-        var state: String
-        var leaseUntil: Double?
-        var session: OpenSession?
-    }
-
-    private static func slots(_ rows: PostgresRowSequence) async throws -> [Slot] {
-        var slots: [Slot] = []
-        for try await row in rows {
-            let (user, state, lease, sessionID, url, price, success, cancel, expires) = try row.decode(
-                (String, String, Double?, String?, String?, String, String, String, Int64?).self)
-            var session: OpenSession?
-            if let sessionID, let url, let expires {
-                session = OpenSession(
-                    sessionID: sessionID, url: url,
-                    request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel), expiresAt: expires)
-            }
-            slots.append(Slot(userID: user, state: state, leaseUntil: lease, session: session))
-        }
-        return slots
     }
 
     // MARK: - Operations
@@ -367,9 +205,8 @@ public final class PostgresBillingStore: BillingStore {
         }
     }
 
-    /// Runs `body` on a connection of the pool and gives it back: kept when it is still usable (the
-    /// operation succeeded, or PostgreSQL refused a statement and the transaction was rolled back), closed when
-    /// the connection failed or a rollback did not go through.
+    /// Runs `body` on a connection of the pool and gives it back: kept when the operation succeeded, closed when
+    /// it failed (`keepsConnection(after:)`).
     static func leasing<T: Sendable>(
         _ connections: Connections, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
@@ -384,18 +221,22 @@ public final class PostgresBillingStore: BillingStore {
             await connections.release(connection, reusable: true)
             return result
         } catch {
-            await connections.release(connection, reusable: isStatementError(error))
+            await connections.release(connection, reusable: keepsConnection(after: error))
             throw error
         }
     }
 
-    /// Whether `error` is PostgreSQL refusing a statement on a connection that is still good to use.
-    static func isStatementError(_ error: any Error) -> Bool {
+    /// Whether a connection is still good to use after `error`. A refusal by the server is not enough:
+    /// postgres-nio keeps a prepared statement's failed preparation (a lock or statement timeout while the
+    /// server parsed it, a plan that no longer fits a changed table) for the connection's life, and fails every
+    /// later run of that statement there with it; an error does not tell which step failed. So after any error
+    /// from the server the connection is closed, and the next one prepares afresh. On a healthy server errors
+    /// are rare, and a new connection costs a few milliseconds.
+    static func keepsConnection(after error: any Error) -> Bool {
         if let error = error as? PostgresTransactionError {
             guard error.rollbackError == nil, error.commitError == nil else { return false }
-            return (error.beginError ?? error.closureError).map(isStatementError) ?? false
+            return (error.beginError ?? error.closureError).map(keepsConnection) ?? false
         }
-        if let error = error as? PSQLError { return error.code == .server }
         return error is NewerSchema
     }
 
@@ -403,20 +244,19 @@ public final class PostgresBillingStore: BillingStore {
     /// server is down) keeps a request waiting far longer than a browser or Stripe would; past the limit the
     /// request gets its 503 at once. An operation already at the server may still finish later, whole: each is
     /// one transaction.
-    static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T)
-        async throws -> T
-    {
+    static func within<T: Sendable>(
+        _ limit: Duration, deadlines: Deadlines = .shared, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let outcome = FirstOutcome<T>()
         return try await withCheckedThrowingContinuation { continuation in
             outcome.install(continuation)
             let work = Task {
                 do { outcome.settle(.success(try await operation())) } catch { outcome.settle(.failure(error)) }
             }
-            let timer = Task {
-                try? await Task.sleep(for: limit)
+            let deadline = deadlines.add(after: limit) {
                 if outcome.settle(.failure(TimedOut(limit: limit))) { work.cancel() }
             }
-            outcome.onSettle { timer.cancel() }
+            outcome.onSettle { deadlines.remove(deadline) }
         }
     }
 

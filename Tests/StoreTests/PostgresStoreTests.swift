@@ -133,6 +133,24 @@ import Testing
         }
     }
 
+    @Test("a prepared statement whose table another host changed: that request is unavailable, the next one is answered")
+    func preparedStatementOfAChangedTable() async throws {
+        let url = try await Postgres.createDatabase()
+        let store = try await TestDatabase.postgres(url).open(poolSize: 1)
+        #expect(try await store.apply(StateChange(customerLink: ("u", "cus_1")), eventID: "e1", eventType: "t", now: 1))
+        #expect(try await store.customer(forUser: "u") == "cus_1")  // prepared on the pool's one connection
+        // A result column's type changes under the prepared statement: PostgreSQL refuses the cached plan (0A000)
+        // on that connection, every time it is run there.
+        try await Postgres.psql(url, "ALTER TABLE customers ALTER COLUMN customer_id TYPE varchar(200)")
+        await #expect {
+            _ = try await store.customer(forUser: "u")
+        } throws: { error in
+            guard case StoreError.unavailable(let reason) = error else { return false }
+            return reason.contains("0A000")
+        }
+        #expect(try await store.customer(forUser: "u") == "cus_1")
+    }
+
     /// A port nothing listens on: bound, then closed (nothing else on loopback takes it in this instant).
     static func closedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
