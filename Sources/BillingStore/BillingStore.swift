@@ -14,6 +14,15 @@ public protocol BillingStore: Sendable {
     /// What a checkout reads before it decides, in one read: the user's customer, subscriptions and open session.
     func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState
 
+    /// `checkoutState`, and in the same step, for a user with nothing yet (no slot row, and no subscription
+    /// other than in `endedStatuses`), a claim on the slot for `request`, as `beginCheckout` would make it, with
+    /// no session to replace. An engine may always answer without a claim (the SQLite store does: its read never
+    /// takes the write lock); the caller then decides on the state and asks `beginCheckout` as before.
+    func checkoutState(
+        forUser userID: String, claimingIfNew request: SessionRequest, now: Double, leaseUntil: Double,
+        endedStatuses: Set<String>
+    ) async throws(StoreError) -> (state: CheckoutState, claim: String?)
+
     /// Starts a checkout for `request`, decided under the user's lock: the open session to answer again, a claim
     /// to create a new one, or `busy` while another request for the same user holds a live claim (wait, then ask
     /// again). A caller answers a reuse it can see in `checkoutState` without calling this.
@@ -42,6 +51,15 @@ public protocol BillingStore: Sendable {
 
     /// Writes a snapshot into an empty store; refuses a store that holds anything.
     func importSnapshot(_ snapshot: StoreSnapshot) async throws(StoreError)
+}
+
+extension BillingStore {
+    public func checkoutState(
+        forUser userID: String, claimingIfNew request: SessionRequest, now: Double, leaseUntil: Double,
+        endedStatuses: Set<String>
+    ) async throws(StoreError) -> (state: CheckoutState, claim: String?) {
+        (try await checkoutState(forUser: userID), nil)
+    }
 }
 
 /// Why the store could not answer.

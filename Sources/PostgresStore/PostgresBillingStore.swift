@@ -50,12 +50,26 @@ public final class PostgresBillingStore: BillingStore {
     public func checkoutState(forUser userID: String) async throws(StoreError) -> CheckoutState {
         try await run { connection in
             var state = CheckoutState(customerID: nil, subscriptions: [], openSession: nil)
-            for row in try await connection.rows(CheckoutStateOfUser(userID: userID)) {
-                state.customerID = row.customerID
-                state.openSession = row.openSession
-                if let subscription = row.subscription { state.subscriptions.append(subscription) }
-            }
+            for row in try await connection.rows(CheckoutStateOfUser(userID: userID)) { state.add(row) }
             return state
+        }
+    }
+
+    public func checkoutState(
+        forUser userID: String, claimingIfNew request: SessionRequest, now: Double, leaseUntil: Double,
+        endedStatuses: Set<String>
+    ) async throws(StoreError) -> (state: CheckoutState, claim: String?) {
+        let claim = UUID().uuidString.lowercased()
+        return try await run { connection in
+            var state = CheckoutState(customerID: nil, subscriptions: [], openSession: nil)
+            var claimed: String?
+            let statement = CheckoutStateClaimingIfNew(
+                userID: userID, claim: claim, leaseUntil: leaseUntil, request: request, endedStatuses: endedStatuses)
+            for (rowClaim, row) in try await connection.rows(statement) {
+                claimed = rowClaim
+                state.add(row)
+            }
+            return (state, claimed)
         }
     }
 
@@ -347,5 +361,14 @@ private final class FirstOutcome<T: Sendable>: @unchecked Sendable {
             return false
         }
         if done { action() }
+    }
+}
+
+extension CheckoutState {
+    /// Adds one row of a state read (`CheckoutStateOfUser`): every row names the customer and the open slot.
+    fileprivate mutating func add(_ row: CheckoutStateOfUser.Row) {
+        customerID = row.customerID
+        openSession = row.openSession
+        if let subscription = row.subscription { subscriptions.append(subscription) }
     }
 }

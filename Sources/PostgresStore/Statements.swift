@@ -99,15 +99,20 @@ struct SubscriptionsOfUser: RequestStatement {
 /// What a checkout reads, in one round trip: a row per subscription (one row when there is none), the user's
 /// customer and open slot on each (both keyed by the user, so at most one of each).
 struct CheckoutStateOfUser: RequestStatement {
-    static let sql = """
-        SELECT customers.customer_id, slot.session_id, slot.url, slot.price_id, slot.success_url, slot.cancel_url,
+    /// The columns a state row has, in the order `part(_:from:)` decodes them.
+    static let columns = """
+        customers.customer_id, slot.session_id, slot.url, slot.price_id, slot.success_url, slot.cancel_url,
             slot.expires_at, \(subscriptionColumns.split(separator: ", ").map { "subscription.\($0)" }.joined(separator: ", "))
+        """
+    /// The user ($1), their customer, open slot and subscriptions, newest first.
+    static let from = """
         FROM (SELECT $1::text AS user_id) AS asked
         LEFT JOIN customers ON customers.user_id = asked.user_id
         LEFT JOIN checkout_slots AS slot ON slot.user_id = asked.user_id AND slot.state = 'open'
         LEFT JOIN subscriptions AS subscription ON subscription.user_id = asked.user_id
         ORDER BY subscription.created DESC NULLS LAST, subscription.fetched_at DESC, subscription.id DESC
         """
+    static let sql = "SELECT \(columns) \(from)"
     static let bindingDataTypes: [PostgresDataType] = [.text]
     let bindings: PostgresBindings
     init(userID: String) { bindings = PostgresBindings(userID) }
@@ -119,27 +124,62 @@ struct CheckoutStateOfUser: RequestStatement {
         var subscription: SubscriptionRecord?
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (
-            customer, sessionID, url, price, success, cancel, expires,
-            id, user, subscriptionCustomer, status, subscriptionPrice, periodEnd, cancelAtEnd, created, fetchedAt
-        ) = try row.decode(
-            (
-                String?, String?, String?, String?, String?, String?, Int64?,
-                String?, String?, String?, String?, String?, Int64?, Bool?, Int64?, Double?
-            ).self)
-        var decoded = Row(customerID: customer)
-        if let sessionID, let url, let price, let success, let cancel, let expires {
+    func decodeRow(_ row: PostgresRow) throws -> Row { try Self.part(PostgresRandomAccessRow(row), from: 0) }
+
+    /// The part of `columns` that starts at cell `first`.
+    static func part(_ row: PostgresRandomAccessRow, from first: Int) throws -> Row {
+        func cell<T: PostgresDecodable>(_ index: Int, _: T.Type = T.self) throws -> T? where T._DecodableType == T {
+            try row[first + index].decode(T?.self)
+        }
+        var decoded = Row(customerID: try cell(0))
+        if let sessionID: String = try cell(1), let url: String = try cell(2), let price: String = try cell(3),
+            let success: String = try cell(4), let cancel: String = try cell(5), let expires: Int64 = try cell(6)
+        {
             decoded.openSession = OpenSession(
                 sessionID: sessionID, url: url,
                 request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel), expiresAt: expires)
         }
-        if let id, let user, let status, let cancelAtEnd, let fetchedAt {
+        if let id: String = try cell(7), let user: String = try cell(8), let status: String = try cell(10),
+            let cancelAtEnd: Bool = try cell(13), let fetchedAt: Double = try cell(15)
+        {
             decoded.subscription = SubscriptionRecord(
-                id: id, userID: user, customerID: subscriptionCustomer, status: status, priceID: subscriptionPrice,
-                currentPeriodEnd: periodEnd, cancelAtPeriodEnd: cancelAtEnd, created: created, fetchedAt: fetchedAt)
+                id: id, userID: user, customerID: try cell(9), status: status, priceID: try cell(11),
+                currentPeriodEnd: try cell(12), cancelAtPeriodEnd: cancelAtEnd, created: try cell(14),
+                fetchedAt: fetchedAt)
         }
         return decoded
+    }
+}
+
+/// `CheckoutStateOfUser`'s read, and a claim for a user with nothing yet, in one round trip: the slot row is
+/// inserted only when there is none and no subscription of the user has a status outside the ended ones ($7).
+/// The read is of the statement's snapshot, taken before the insert, so it shows the state the claim was
+/// decided on. A request that races another for the same new user waits on the first one's insert (the
+/// primary key), then claims nothing and takes the usual way (`ClaimSlot`).
+struct CheckoutStateClaimingIfNew: RequestStatement {
+    static let sql = """
+        WITH claimed AS (
+            INSERT INTO checkout_slots (user_id, state, claim, lease_until, price_id, success_url, cancel_url)
+            SELECT $1, 'creating', $2, $3, $4, $5, $6
+            WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = $1 AND status <> ALL ($7))
+            ON CONFLICT (user_id) DO NOTHING
+            RETURNING claim
+        )
+        SELECT (SELECT claim FROM claimed), \(CheckoutStateOfUser.columns)
+        \(CheckoutStateOfUser.from)
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .float8, .text, .text, .text, .textArray]
+    let bindings: PostgresBindings
+
+    init(userID: String, claim: String, leaseUntil: Double, request: SessionRequest, endedStatuses: Set<String>) {
+        bindings = PostgresBindings(
+            userID, claim, leaseUntil, request.priceID, request.successURL, request.cancelURL,
+            endedStatuses.sorted())
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (claim: String?, part: CheckoutStateOfUser.Row) {
+        let cells = PostgresRandomAccessRow(row)
+        return (try cells[0].decode(String?.self), try CheckoutStateOfUser.part(cells, from: 1))
     }
 }
 

@@ -20,9 +20,11 @@ import Testing
         OpenSession(sessionID: id, url: "https://checkout.stripe.com/c/pay/\(id)", request: request, expiresAt: expiresAt)
     }
 
-    static func subscription(_ status: String, fetchedAt: Double, id: String = "sub_1") -> SubscriptionRecord {
+    static func subscription(_ status: String, fetchedAt: Double, id: String = "sub_1", user: String = "user_1")
+        -> SubscriptionRecord
+    {
         SubscriptionRecord(
-            id: id, userID: "user_1", customerID: "cus_1", status: status, priceID: "price_basic",
+            id: id, userID: user, customerID: "cus_1", status: status, priceID: "price_basic",
             currentPeriodEnd: 1_900_000_000, cancelAtPeriodEnd: false, created: 1_800_000_000, fetchedAt: fetchedAt)
     }
 
@@ -156,6 +158,65 @@ import Testing
         #expect(try await store.checkoutState(forUser: "user_1").openSession == nil)
         #expect(try await store.checkoutState(forUser: "user_2") == CheckoutState(
             customerID: nil, subscriptions: [], openSession: nil))
+    }
+
+    @Test(
+        "the read that may claim: PostgreSQL claims for a user with nothing yet, never for one with a slot or a live subscription; SQLite never claims",
+        arguments: Engine.allCases)
+    func readThatMayClaim(engine: Engine) async throws {
+        let store = try await engine.newDatabase().open()
+        let ended: Set<String> = ["canceled", "incomplete_expired"]
+        func read(_ user: String) async throws -> (state: CheckoutState, claim: String?) {
+            try await store.checkoutState(
+                forUser: user, claimingIfNew: Self.request, now: 10, leaseUntil: 100, endedStatuses: ended)
+        }
+        let new = try await read("new")
+        #expect(new.state == CheckoutState(customerID: nil, subscriptions: [], openSession: nil))
+        if engine == .sqlite {
+            #expect(new.claim == nil)
+            return
+        }
+        guard let claim = new.claim else { Issue.record("no claim for a user with nothing"); return }
+        // The claim is the slot's: another request finds it busy, and the claim finishes as beginCheckout's would.
+        #expect(try await store.beginCheckout(userID: "new", request: Self.request, now: 11, leaseUntil: 100) == .busy)
+        #expect(try await read("new").claim == nil)
+        #expect(try await store.finishCheckout(userID: "new", claim: claim, session: Self.session("cs_new")))
+        #expect(try await read("new").state.openSession == Self.session("cs_new"))
+        // A live subscription: no claim, and the state shows why. An ended one does not stop a claim.
+        _ = try await store.apply(
+            StateChange(
+                customerLink: ("paid", "cus_p"),
+                subscription: Self.subscription("past_due", fetchedAt: 5, id: "sub_p", user: "paid")),
+            eventID: "e1", eventType: "t", now: 5)
+        let paid = try await read("paid")
+        #expect(paid.claim == nil)
+        #expect(paid.state.customerID == "cus_p")
+        #expect(paid.state.subscriptions.map(\.id) == ["sub_p"])
+        _ = try await store.apply(
+            StateChange(subscription: Self.subscription("canceled", fetchedAt: 6, id: "sub_q", user: "gone")),
+            eventID: "e2", eventType: "t", now: 6)
+        #expect(try await read("gone").claim != nil)
+    }
+
+    @Test("ten connections racing in the read that may claim for one new user: at most one claim, and the rest find the slot busy", arguments: Engine.allCases)
+    func concurrentReadsThatMayClaim(engine: Engine) async throws {
+        let database = try await engine.newDatabase()
+        var stores: [any BillingStore] = []
+        for _ in 0..<10 { stores.append(try await database.open()) }
+        let claims = try await withThrowingTaskGroup(of: String?.self) { group in
+            for store in stores {
+                group.addTask {
+                    try await store.checkoutState(
+                        forUser: "u", claimingIfNew: Self.request, now: 1, leaseUntil: 100,
+                        endedStatuses: ["canceled"]
+                    ).claim
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(claims.compactMap { $0 }.count == (engine == .postgres ? 1 : 0))
+        let after = try await stores[0].beginCheckout(userID: "u", request: Self.request, now: 2, leaseUntil: 100)
+        #expect(engine == .postgres ? after == .busy : after != .busy)
     }
 
     @Test("SQLite syncs every commit but a claim's: a claim that replaces a session is synced before it is used")

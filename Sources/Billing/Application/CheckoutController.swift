@@ -60,12 +60,16 @@ struct CheckoutController: Sendable {
         let price = try prices.price(for: user)
         // One Stripe customer per user: the store's, else the token's claim, else Checkout makes one from the email.
         var customerID = user.stripeCustomerID
-        var known: CheckoutState?
+        var flow: (CheckoutFlow, known: (state: CheckoutState, claim: String?))?
         if let store {
-            let userID = user.userID
-            let read = try await state { () async throws(StoreError) in try await store.checkoutState(forUser: userID) }
-            customerID = read.customerID ?? customerID
-            known = read
+            let loop = CheckoutFlow(
+                store: store, stripe: stripe, leaseSeconds: 2 * settings.stripe.timeoutSeconds + 5,
+                now: { Date().timeIntervalSince1970 }, pause: { try? await Task.sleep(for: .milliseconds(50)) })
+            let known = try await loop.read(
+                userID: user.userID,
+                request: SessionRequest(priceID: price, successURL: body.successURL, cancelURL: body.cancelURL))
+            customerID = known.state.customerID ?? customerID
+            flow = (loop, known)
         }
         let parameters = CheckoutSessionParameters(
             priceID: price,
@@ -85,10 +89,7 @@ struct CheckoutController: Sendable {
             idempotencyKey = URLSessionStripeClient.freshIdempotencyKey()
         }
         let session: CheckoutSession
-        if let store, let known {
-            let flow = CheckoutFlow(
-                store: store, stripe: stripe, leaseSeconds: 2 * settings.stripe.timeoutSeconds + 5,
-                now: { Date().timeIntervalSince1970 }, pause: { try? await Task.sleep(for: .milliseconds(50)) })
+        if let (flow, known) = flow {
             session = try await flow.session(for: parameters, known: known, idempotencyKey: idempotencyKey)
         } else {
             session = try await stripe.createCheckoutSession(parameters, idempotencyKey: idempotencyKey)

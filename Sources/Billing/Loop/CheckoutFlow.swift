@@ -14,16 +14,36 @@ struct CheckoutFlow: Sendable {
     /// Statuses after which a user may subscribe again.
     static let endedStatuses: Set<String> = ["canceled", "incomplete_expired"]
 
-    /// The session for `parameters`: reused, or created (after expiring the user's other open session). `known` is
-    /// the user's state as read before (`checkoutState`): a subscribed user and a reusable open session are
-    /// answered from it, without a write.
-    func session(for parameters: CheckoutSessionParameters, known: CheckoutState, idempotencyKey: String)
-        async throws(CheckoutError) -> CheckoutSession
+    /// What a checkout reads before it decides: the user's state, and for a user with nothing yet a claim on
+    /// their slot made in the same step, when the store can (`checkoutState(forUser:claimingIfNew:…)`).
+    func read(userID: String, request: SessionRequest) async throws(CheckoutError)
+        -> (state: CheckoutState, claim: String?)
     {
-        let userID = parameters.userID
-        if known.subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
+        let start = now()
+        return try await state { () async throws(StoreError) in
+            try await store.checkoutState(
+                forUser: userID, claimingIfNew: request, now: start, leaseUntil: start + leaseSeconds,
+                endedStatuses: Self.endedStatuses)
+        }
+    }
+
+    /// The session for `parameters`: reused, or created (after expiring the user's other open session). `known` is
+    /// the user's state as `read` gave it: a subscribed user and a reusable open session are answered from it,
+    /// without a write; a claim made with it is the user's slot, for a session created now.
+    func session(
+        for parameters: CheckoutSessionParameters, known: (state: CheckoutState, claim: String?),
+        idempotencyKey: String
+    ) async throws(CheckoutError) -> CheckoutSession {
         let request = SessionRequest(
             priceID: parameters.priceID, successURL: parameters.successURL, cancelURL: parameters.cancelURL)
+        if let claim = known.claim {
+            // Claimed with the read: the user had no slot and no subscription that is not ended.
+            return try await create(
+                parameters, request: request, claim: claim, replacing: nil, idempotencyKey: idempotencyKey)
+        }
+        let userID = parameters.userID
+        let known = known.state
+        if known.subscriptions.contains(where: { !Self.endedStatuses.contains($0.status) }) { throw .alreadySubscribed }
         if let open = known.openSession, open.isOpen(at: now()), open.request == request {
             return CheckoutSession(id: open.sessionID, url: open.url, expiresAt: open.expiresAt)
         }
@@ -44,20 +64,28 @@ struct CheckoutFlow: Sendable {
                 }
                 await pause()
             case .claimed(let claim, let replacing):
-                do {
-                    return try await create(
-                        parameters, request: request, claim: claim, replacing: replacing,
-                        idempotencyKey: idempotencyKey)
-                } catch {
-                    // Nothing half-written: the slot is freed for the next request.
-                    try? await store.abandonCheckout(userID: userID, claim: claim)
-                    throw error
-                }
+                return try await create(
+                    parameters, request: request, claim: claim, replacing: replacing, idempotencyKey: idempotencyKey)
             }
         }
     }
 
+    /// Creates the session under `claim`; on failure the claim is given up, so that nothing is left half-written
+    /// and the slot is free for the next request.
     private func create(
+        _ parameters: CheckoutSessionParameters, request: SessionRequest, claim: String, replacing: OpenSession?,
+        idempotencyKey: String
+    ) async throws(CheckoutError) -> CheckoutSession {
+        do {
+            return try await createClaimed(
+                parameters, request: request, claim: claim, replacing: replacing, idempotencyKey: idempotencyKey)
+        } catch {
+            try? await store.abandonCheckout(userID: parameters.userID, claim: claim)
+            throw error
+        }
+    }
+
+    private func createClaimed(
         _ parameters: CheckoutSessionParameters, request: SessionRequest, claim: String, replacing: OpenSession?,
         idempotencyKey: String
     ) async throws(CheckoutError) -> CheckoutSession {
