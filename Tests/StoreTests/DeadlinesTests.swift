@@ -15,11 +15,11 @@ import Testing
         let deadlines = Deadlines()
         let due = Flag(), later = Flag(), removed = Flag()
         _ = deadlines.add(after: .milliseconds(200)) { due.raise() }
-        let laterKey = deadlines.add(after: .seconds(60)) { later.raise() }
+        let laterKey = deadlines.add(after: .seconds(3600)) { later.raise() }
         let removedKey = deadlines.add(after: .milliseconds(200)) { removed.raise() }
         deadlines.remove(removedKey)
         let start = ContinuousClock.now
-        while !due.isRaised, ContinuousClock.now - start < .seconds(20) { try await Task.sleep(for: .milliseconds(20)) }
+        while !due.isRaised, ContinuousClock.now - start < .seconds(90) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(due.isRaised)
         try await Task.sleep(for: Deadlines.resolution * 3)
         #expect(!removed.isRaised)
@@ -34,7 +34,7 @@ import Testing
             let expired = Flag()
             _ = deadlines.add(after: .milliseconds(50)) { expired.raise() }
             let start = ContinuousClock.now
-            while !expired.isRaised, ContinuousClock.now - start < .seconds(20) {
+            while !expired.isRaised, ContinuousClock.now - start < .seconds(90) {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(expired.isRaised)
@@ -49,11 +49,13 @@ import Testing
         let start = ContinuousClock.now
         await #expect(throws: TimedOut.self) {
             try await PostgresBillingStore.within(.milliseconds(300), deadlines: Deadlines()) {
-                do { try await Task.sleep(for: .seconds(120)) } catch { cancelled.raise() }
+                do { try await Task.sleep(for: .seconds(600)) } catch { cancelled.raise() }
             }
         }
-        #expect(ContinuousClock.now - start < .seconds(60), "the limit, not the operation's two minutes")
-        while !cancelled.isRaised, ContinuousClock.now - start < .seconds(20) {
+        // Generous: the test process runs hundreds of tests at once on two CPUs, and the watch's task waits its
+        // turn like any other.
+        #expect(ContinuousClock.now - start < .seconds(90), "the limit, not the operation's ten minutes")
+        while !cancelled.isRaised, ContinuousClock.now - start < .seconds(90) {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(cancelled.isRaised)
