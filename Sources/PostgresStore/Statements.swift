@@ -45,28 +45,43 @@ struct Slot: Sendable {
     var session: OpenSession?
 
     init(_ row: PostgresRow) throws {
-        let (user, state, lease, sessionID, url, price, success, cancel, expires) = try row.decode(
-            (String, String, Double?, String?, String?, String, String, String, Int64?).self)
-        userID = user
-        self.state = state
-        leaseUntil = lease
-        if let sessionID, let url, let expires {
-            session = OpenSession(
-                sessionID: sessionID, url: url,
-                request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel), expiresAt: expires)
-        }
+        let cells = PostgresRandomAccessRow(row)
+        userID = try cells[0].decode(String.self)
+        state = try cells[1].decode(String.self)
+        leaseUntil = try cells[2].decode(Double?.self)
+        session = try OpenSession(cells, from: 3)
+    }
+}
+
+extension OpenSession {
+    /// The session of a slot's columns `session_id, url, price_id, success_url, cancel_url, expires_at`, from
+    /// cell `first` on; nil when the slot names no session (a claim being created, or no slot row at all).
+    init?(_ cells: PostgresRandomAccessRow, from first: Int) throws {
+        guard let id = try cells[first].decode(String?.self), let url = try cells[first + 1].decode(String?.self),
+            let price = try cells[first + 2].decode(String?.self),
+            let success = try cells[first + 3].decode(String?.self),
+            let cancel = try cells[first + 4].decode(String?.self),
+            let expires = try cells[first + 5].decode(Int64?.self)
+        else { return nil }
+        self.init(
+            sessionID: id, url: url, request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel),
+            expiresAt: expires)
     }
 }
 
 extension SubscriptionRecord {
-    /// A row of `subscriptionColumns`.
-    init(_ row: PostgresRow) throws {
-        let (id, user, customer, status, price, periodEnd, cancelAtEnd, created, fetchedAt) = try row.decode(
-            (String, String, String?, String, String?, Int64?, Bool, Int64?, Double).self)
+    /// A row of `subscriptionColumns`, from cell `first` on.
+    init(_ cells: PostgresRandomAccessRow, from first: Int = 0) throws {
         self.init(
-            id: id, userID: user, customerID: customer, status: status, priceID: price,
-            currentPeriodEnd: periodEnd, cancelAtPeriodEnd: cancelAtEnd, created: created, fetchedAt: fetchedAt)
+            id: try cells[first].decode(String.self), userID: try cells[first + 1].decode(String.self),
+            customerID: try cells[first + 2].decode(String?.self), status: try cells[first + 3].decode(String.self),
+            priceID: try cells[first + 4].decode(String?.self),
+            currentPeriodEnd: try cells[first + 5].decode(Int64?.self),
+            cancelAtPeriodEnd: try cells[first + 6].decode(Bool.self), created: try cells[first + 7].decode(Int64?.self),
+            fetchedAt: try cells[first + 8].decode(Double.self))
     }
+
+    init(_ row: PostgresRow) throws { try self.init(PostgresRandomAccessRow(row)) }
 }
 
 struct CustomerOfUser: RequestStatement {
@@ -126,28 +141,12 @@ struct CheckoutStateOfUser: RequestStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try Self.part(PostgresRandomAccessRow(row), from: 0) }
 
-    /// The part of `columns` that starts at cell `first`.
+    /// The part of `columns` that starts at cell `first`: every row has the customer and the open slot; a row
+    /// without a subscription (the user has none) has NULL in all of its columns.
     static func part(_ row: PostgresRandomAccessRow, from first: Int) throws -> Row {
-        func cell<T: PostgresDecodable>(_ index: Int, _: T.Type = T.self) throws -> T? where T._DecodableType == T {
-            try row[first + index].decode(T?.self)
-        }
-        var decoded = Row(customerID: try cell(0))
-        if let sessionID: String = try cell(1), let url: String = try cell(2), let price: String = try cell(3),
-            let success: String = try cell(4), let cancel: String = try cell(5), let expires: Int64 = try cell(6)
-        {
-            decoded.openSession = OpenSession(
-                sessionID: sessionID, url: url,
-                request: SessionRequest(priceID: price, successURL: success, cancelURL: cancel), expiresAt: expires)
-        }
-        if let id: String = try cell(7), let user: String = try cell(8), let status: String = try cell(10),
-            let cancelAtEnd: Bool = try cell(13), let fetchedAt: Double = try cell(15)
-        {
-            decoded.subscription = SubscriptionRecord(
-                id: id, userID: user, customerID: try cell(9), status: status, priceID: try cell(11),
-                currentPeriodEnd: try cell(12), cancelAtPeriodEnd: cancelAtEnd, created: try cell(14),
-                fetchedAt: fetchedAt)
-        }
-        return decoded
+        Row(
+            customerID: try row[first].decode(String?.self), openSession: try OpenSession(row, from: first + 1),
+            subscription: try row[first + 7].decode(String?.self) == nil ? nil : SubscriptionRecord(row, from: first + 7))
     }
 }
 
